@@ -63,7 +63,10 @@ export function channelTokens(channel: string): string[] {
     } else if (a === 'hashtag' && b !== undefined && b !== '') {
       if (c === undefined) return ['hashtag', encodeToken(b)];
       if (c === 'local') return ['hashtag', encodeToken(b), 'local'];
-    } else if ((a === 'list' || a === 'direct' || a === 'access_token' || a === 'system') && c === undefined) {
+    } else if (
+      (a === 'list' || a === 'direct' || a === 'access_token' || a === 'system') &&
+      c === undefined
+    ) {
       if (b !== undefined && DIGITS.test(b)) return [a, b];
     } else if (DIGITS.test(a)) {
       if (b === undefined) return ['user', a];
@@ -73,8 +76,23 @@ export function channelTokens(channel: string): string[] {
   return ['raw', encodeToken(channel)];
 }
 
-/** Reverses {@link channelTokens}. */
+/**
+ * Reverses {@link channelTokens}. Only the tokens `channelTokens` produces are accepted, so each
+ * channel has exactly one subject (a known channel in `raw` form, or a hashtag token that hides a
+ * colon, is refused).
+ */
 export function tokensToChannel(tokens: readonly string[]): string {
+  const channel = channelFromTokens(tokens);
+  const canonical = channelTokens(channel);
+  if (canonical.length !== tokens.length || canonical.some((t, i) => t !== tokens[i])) {
+    throw new ChannelMappingError(
+      `non-canonical subject tokens ${tokens.join('.')} for ${JSON.stringify(channel)}`,
+    );
+  }
+  return channel;
+}
+
+function channelFromTokens(tokens: readonly string[]): string {
   const [kind, a, b] = tokens;
   const n = tokens.length;
   switch (kind) {
@@ -123,7 +141,8 @@ export function channelToSubject(prefix: string, kind: SubjectKind, channel: str
 
 /** Reverses {@link channelToSubject} for a subject under `prefix`. */
 export function subjectToChannel(prefix: string, subject: string): { kind: SubjectKind; channel: string } {
-  if (!subject.startsWith(prefix + '.')) throw new ChannelMappingError(`subject ${subject} is not under ${prefix}`);
+  if (!subject.startsWith(prefix + '.'))
+    throw new ChannelMappingError(`subject ${subject} is not under ${prefix}`);
   const tokens = subject.slice(prefix.length + 1).split('.');
   const kind = tokens.shift();
   if (kind !== 'in' && kind !== 'ev') throw new ChannelMappingError(`subject ${subject} has no in/ev kind`);

@@ -11,7 +11,11 @@ export interface ErrorSpec {
 }
 
 export const Errors = {
-  UnknownChannel: { code: 'SLUICE_ERR_HTTP_UNKNOWN_CHANNEL', status: 400, message: 'Unknown channel requested' },
+  UnknownChannel: {
+    code: 'SLUICE_ERR_HTTP_UNKNOWN_CHANNEL',
+    status: 400,
+    message: 'Unknown channel requested',
+  },
   UnknownStream: { code: 'SLUICE_ERR_WS_UNKNOWN_STREAM', status: 400, message: 'Unknown stream type' },
   MissingToken: { code: 'SLUICE_ERR_AUTH_MISSING_TOKEN', status: 401, message: 'Missing access token' },
   InvalidToken: { code: 'SLUICE_ERR_AUTH_INVALID_TOKEN', status: 401, message: 'Invalid access token' },
@@ -21,10 +25,22 @@ export const Errors = {
     message: 'Access token does not have the required scopes',
   },
   MissingTag: { code: 'SLUICE_ERR_STREAM_MISSING_TAG', status: 400, message: 'Missing tag name parameter' },
-  MissingList: { code: 'SLUICE_ERR_STREAM_MISSING_LIST', status: 400, message: 'Missing list name parameter' },
-  ListNotAuthorized: { code: 'SLUICE_ERR_STREAM_LIST_FORBIDDEN', status: 401, message: 'Not authorized to stream this list' },
+  MissingList: {
+    code: 'SLUICE_ERR_STREAM_MISSING_LIST',
+    status: 400,
+    message: 'Missing list name parameter',
+  },
+  ListNotAuthorized: {
+    code: 'SLUICE_ERR_STREAM_LIST_FORBIDDEN',
+    status: 401,
+    message: 'Not authorized to stream this list',
+  },
   Unexpected: { code: 'SLUICE_ERR_INTERNAL', status: 500, message: 'An unexpected error occurred' },
-  Unsubscribe: { code: 'SLUICE_ERR_WS_UNSUBSCRIBE', status: 500, message: 'Error unsubscribing from channel' },
+  Unsubscribe: {
+    code: 'SLUICE_ERR_WS_UNSUBSCRIBE',
+    status: 500,
+    message: 'Error unsubscribing from channel',
+  },
   NotFound: { code: 'SLUICE_ERR_HTTP_NOT_FOUND', status: 404, message: 'Not found' },
   Draining: { code: 'SLUICE_ERR_HTTP_DRAINING', status: 503, message: 'Server is shutting down' },
 } as const satisfies Record<string, ErrorSpec>;

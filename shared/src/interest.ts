@@ -35,8 +35,7 @@ export function decodeInterest(data: Uint8Array): InterestMessage {
   }
   const m = parsed as Partial<InterestMessage> | null;
   if (
-    !m ||
-    m.v !== 1 ||
+    m?.v !== 1 ||
     (m.op !== 'add' && m.op !== 'snapshot') ||
     typeof m.gateway !== 'string' ||
     !Array.isArray(m.channels) ||

@@ -40,7 +40,11 @@ export function serializeRequest(req: {
  * JSON lines on stdout, level as label like Mastodon (`"level":"info"`), `name` per process.
  * `destination` exists for tests.
  */
-export function createLogger(opts: { name: string; level: LogLevel; destination?: DestinationStream }): Logger {
+export function createLogger(opts: {
+  name: string;
+  level: LogLevel;
+  destination?: DestinationStream;
+}): Logger {
   return pino(
     {
       name: opts.name,

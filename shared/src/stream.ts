@@ -2,7 +2,9 @@
  * The JetStream stream both services agree on (DESIGN decisions 2 and 3): a dedup conduit
  * that stores each Redis message once and republishes it to the `ev` subjects with its
  * sequence, and a short replay buffer for SSE `Last-Event-ID`. Retention is capped in
- * messages, bytes and age: on nats-server 2.9, RePublish from an uncapped stream collapses.
+ * messages, bytes and age, and per subject: on nats-server 2.9.10 RePublish costs grow with the
+ * messages stored on the subject (measured: 20k stored → ~4.5k publishes/s; 1,000 per subject
+ * → ~36k/s, 2.5 KB messages, 512 in flight; docs/benchmarks.md).
  */
 import { allSubjects } from './channels.js';
 import type { StreamConfig } from './config/index.js';
@@ -17,6 +19,7 @@ export interface StreamDefinition {
   max_age: number;
   max_bytes: number;
   max_msgs: number;
+  max_msgs_per_subject: number;
   duplicate_window: number;
   discard: 'old';
   retention: 'limits';
@@ -33,6 +36,7 @@ export function streamDefinition(cfg: StreamConfig, prefix: string): StreamDefin
     max_age: cfg.maxAgeSeconds * NS_PER_S,
     max_bytes: cfg.maxBytes,
     max_msgs: cfg.maxMsgs,
+    max_msgs_per_subject: cfg.maxMsgsPerSubject,
     duplicate_window: cfg.duplicateWindowSeconds * NS_PER_S,
     discard: 'old',
     retention: 'limits',

@@ -7,10 +7,23 @@
  * Trace context crosses NATS in the W3C `traceparent` header, which RePublish keeps, so a
  * gateway's delivery span is a child of ingest's span for the same event.
  */
-import { context, type Context, propagation, type TextMapGetter, type TextMapSetter, trace, type Tracer } from '@opentelemetry/api';
+import {
+  type Context,
+  context,
+  propagation,
+  type TextMapGetter,
+  type TextMapSetter,
+  type Tracer,
+  trace,
+} from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
-import { defaultResource, detectResources, envDetector, resourceFromAttributes } from '@opentelemetry/resources';
+import {
+  defaultResource,
+  detectResources,
+  envDetector,
+  resourceFromAttributes,
+} from '@opentelemetry/resources';
 import { BatchSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
 import type { HeaderSink, HeaderSource } from './envelope.js';
@@ -26,7 +39,13 @@ export function startTelemetry(opts: { enabled: boolean; serviceName: string; ve
     return { tracer: trace.getTracer(opts.serviceName), enabled: false, shutdown: async () => {} };
   }
   const resource = defaultResource()
-    .merge(resourceFromAttributes({ 'service.name': opts.serviceName, 'service.version': opts.version, 'service.namespace': 'sluice' }))
+    .merge(
+      resourceFromAttributes({
+        'service.name': opts.serviceName,
+        'service.version': opts.version,
+        'service.namespace': 'sluice',
+      }),
+    )
     .merge(detectResources({ detectors: [envDetector] }));
   const provider = new NodeTracerProvider({
     resource,

@@ -36,7 +36,9 @@ export function num(env: Env, name: string, def: number, opts: { min?: number; m
   const raw = str(env, name);
   if (raw === undefined) return def;
   const n = Number(raw);
-  if (!Number.isFinite(n)) throw new ConfigError(name, `Invalid ${name} environment variable: ${raw}`);
+  // Number('  ') is 0: a blank value is a mistake, not zero.
+  if (raw.trim() === '' || !Number.isFinite(n))
+    throw new ConfigError(name, `Invalid ${name} environment variable: ${raw}`);
   return range(name, raw, n, opts);
 }
 
@@ -65,7 +67,10 @@ export function oneOf<T extends string>(env: Env, name: string, values: readonly
   const raw = str(env, name);
   if (raw === undefined) return def;
   if ((values as readonly string[]).includes(raw)) return raw as T;
-  throw new ConfigError(name, `Invalid ${name} environment variable: ${raw} (expected one of ${values.join(', ')})`);
+  throw new ConfigError(
+    name,
+    `Invalid ${name} environment variable: ${raw} (expected one of ${values.join(', ')})`,
+  );
 }
 
 export function deepFreeze<T>(o: T): T {

@@ -3,15 +3,22 @@
  * frozen configuration. Called once in each `main.ts`; nothing else reads `process.env`.
  */
 import { bool, deepFreeze, type Env, int, num, str } from './env.js';
-import { type NatsConfig, natsConfig, type StreamConfig, type SubjectConfig, streamConfig, subjectConfig } from './nats.js';
+import {
+  type NatsConfig,
+  natsConfig,
+  type StreamConfig,
+  type SubjectConfig,
+  streamConfig,
+  subjectConfig,
+} from './nats.js';
 import { type PostgresConfig, postgresConfig } from './postgres.js';
 import { type RedisConfig, redisConfig } from './redis.js';
 
-export { ConfigError, type Env } from './env.js';
 export { withDotenv } from './dotenv.js';
+export { ConfigError, type Env } from './env.js';
+export type { NatsConfig, StreamConfig, SubjectConfig } from './nats.js';
 export { describePostgres, type PostgresConfig, sslFromMode } from './postgres.js';
 export { describeRedis, type RedisConfig } from './redis.js';
-export type { NatsConfig, StreamConfig, SubjectConfig } from './nats.js';
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -74,7 +81,8 @@ export interface Config {
 export type IngestServiceConfig = Config & { redis: RedisConfig; ingest: IngestConfig };
 export type GatewayServiceConfig = Config & { postgres: PostgresConfig; gateway: GatewayConfig };
 
-const seconds = (env: Env, name: string, def: number, min = 0.05) => Math.round(num(env, name, def, { min }) * 1000);
+const seconds = (env: Env, name: string, def: number, min = 0.05) =>
+  Math.round(num(env, name, def, { min }) * 1000);
 
 function common(env: Env, service: ServiceName, envFile: string | null): Config {
   const nodeEnv = str(env, 'NODE_ENV') ?? 'development';
@@ -103,7 +111,8 @@ function common(env: Env, service: ServiceName, envFile: string | null): Config 
     telemetry: {
       enabled:
         str(env, 'OTEL_SDK_DISABLED') !== 'true' &&
-        (str(env, 'OTEL_EXPORTER_OTLP_ENDPOINT') !== undefined || str(env, 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT') !== undefined),
+        (str(env, 'OTEL_EXPORTER_OTLP_ENDPOINT') !== undefined ||
+          str(env, 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT') !== undefined),
     },
   };
 }
@@ -160,4 +169,3 @@ export function isTruthy(value: unknown): boolean {
     ? value !== '' && !['false', '0', 'f', 'F', 'false', 'FALSE', 'off', 'OFF'].includes(value)
     : Boolean(value);
 }
-

@@ -22,6 +22,8 @@ export interface StreamConfig {
   maxAgeSeconds: number;
   maxBytes: number;
   maxMsgs: number;
+  /** Per channel; RePublish on nats-server 2.9 slows with the messages stored per subject. */
+  maxMsgsPerSubject: number;
   duplicateWindowSeconds: number;
 }
 
@@ -51,7 +53,10 @@ export function natsConfig(env: Env): NatsConfig {
   const certFile = str(env, 'NATS_TLS_CERT');
   const keyFile = str(env, 'NATS_TLS_KEY');
   if ((certFile && !keyFile) || (keyFile && !certFile)) {
-    throw new ConfigError(certFile ? 'NATS_TLS_KEY' : 'NATS_TLS_CERT', 'NATS_TLS_CERT and NATS_TLS_KEY must be set together');
+    throw new ConfigError(
+      certFile ? 'NATS_TLS_KEY' : 'NATS_TLS_CERT',
+      'NATS_TLS_CERT and NATS_TLS_KEY must be set together',
+    );
   }
   if (caFile || certFile) {
     cfg.tls = {};
@@ -66,7 +71,10 @@ function readable(name: string, path: string): string {
   try {
     readFileSync(path);
   } catch (err) {
-    throw new ConfigError(name, `Invalid ${name} environment variable: cannot read ${path} (${(err as Error).message})`);
+    throw new ConfigError(
+      name,
+      `Invalid ${name} environment variable: cannot read ${path} (${(err as Error).message})`,
+    );
   }
   return path;
 }
@@ -76,7 +84,10 @@ export function subjectConfig(env: Env): SubjectConfig {
   try {
     return { prefix: validatePrefix(prefix) };
   } catch {
-    throw new ConfigError('SLUICE_SUBJECT_PREFIX', `Invalid SLUICE_SUBJECT_PREFIX environment variable: ${prefix}`);
+    throw new ConfigError(
+      'SLUICE_SUBJECT_PREFIX',
+      `Invalid SLUICE_SUBJECT_PREFIX environment variable: ${prefix}`,
+    );
   }
 }
 
@@ -101,6 +112,7 @@ export function streamConfig(env: Env): StreamConfig {
     maxAgeSeconds,
     maxBytes: int(env, 'SLUICE_STREAM_MAX_BYTES', 256 * 1024 * 1024, { min: 1024 * 1024 }),
     maxMsgs: int(env, 'SLUICE_STREAM_MAX_MSGS', 100_000, { min: 100 }),
+    maxMsgsPerSubject: int(env, 'SLUICE_STREAM_MAX_MSGS_PER_SUBJECT', 1000, { min: 1 }),
     duplicateWindowSeconds,
   };
 }

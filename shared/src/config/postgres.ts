@@ -9,7 +9,8 @@ export interface PostgresConfig {
   password?: string;
   database?: string;
   options?: string;
-  ssl?: boolean | { rejectUnauthorized: boolean };
+  /** `ca`, `cert` and `key` are file contents, from `sslrootcert`, `sslcert`, `sslkey` in `DATABASE_URL`. */
+  ssl?: boolean | { rejectUnauthorized: boolean; ca?: string; cert?: string; key?: string };
   max: number;
   connectionTimeoutMillis: number;
   /** Empty on purpose: PgBouncer would otherwise `SET application_name` per transaction. */
@@ -24,6 +25,9 @@ export function sslFromMode(mode: string | undefined): PostgresConfig['ssl'] | u
   return { rejectUnauthorized: true };
 }
 
+/** The port of a `scheme://[userinfo@]host:port…` URL, bracketed IPv6 hosts included. */
+const URL_PORT = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/(?:[^@/?#]*@)?(?:\[[^\]/?#]*\]|[^:/?#]*):([^/?#]*)/;
+
 export function postgresConfig(env: Env, nodeEnv: string): PostgresConfig {
   const common = {
     max: int(env, 'DB_POOL', 10, { min: 1 }),
@@ -36,7 +40,15 @@ export function postgresConfig(env: Env, nodeEnv: string): PostgresConfig {
     try {
       parsed = parse(url);
     } catch (err) {
-      throw new ConfigError('DATABASE_URL', `Invalid DATABASE_URL environment variable: ${(err as Error).message}`);
+      // pg-connection-string refuses a bad port as "Invalid URL"; name the port like Mastodon does.
+      const port = URL_PORT.exec(url)?.[1];
+      if (port !== undefined && (!/^\d*$/.test(port) || Number(port) > 65535)) {
+        throw new ConfigError('DATABASE_URL', 'Invalid port specified in DATABASE_URL environment variable');
+      }
+      throw new ConfigError(
+        'DATABASE_URL',
+        `Invalid DATABASE_URL environment variable: ${(err as Error).message}`,
+      );
     }
     const cfg: PostgresConfig = { ...common };
     if (parsed.password) cfg.password = parsed.password;
@@ -45,13 +57,31 @@ export function postgresConfig(env: Env, nodeEnv: string): PostgresConfig {
     if (parsed.user) cfg.user = parsed.user;
     if (parsed.port) {
       const port = Number.parseInt(parsed.port, 10);
-      if (Number.isNaN(port)) throw new ConfigError('DATABASE_URL', 'Invalid port specified in DATABASE_URL environment variable');
+      if (Number.isNaN(port))
+        throw new ConfigError('DATABASE_URL', 'Invalid port specified in DATABASE_URL environment variable');
       cfg.port = port;
     }
     if (parsed.database) cfg.database = parsed.database;
     if (parsed.options) cfg.options = parsed.options;
     if (parsed.ssl !== undefined && parsed.ssl !== null) {
-      cfg.ssl = typeof parsed.ssl === 'object' ? { rejectUnauthorized: parsed.ssl.rejectUnauthorized !== false } : Boolean(parsed.ssl);
+      if (typeof parsed.ssl === 'object') {
+        // Like Mastodon: keep the CA and client certificate read from sslrootcert / sslcert / sslkey.
+        const from = parsed.ssl as {
+          rejectUnauthorized?: unknown;
+          ca?: unknown;
+          cert?: unknown;
+          key?: unknown;
+        };
+        const ssl: { rejectUnauthorized: boolean; ca?: string; cert?: string; key?: string } = {
+          rejectUnauthorized: from.rejectUnauthorized !== false,
+        };
+        if (typeof from.ca === 'string') ssl.ca = from.ca;
+        if (typeof from.cert === 'string') ssl.cert = from.cert;
+        if (typeof from.key === 'string') ssl.key = from.key;
+        cfg.ssl = ssl;
+      } else {
+        cfg.ssl = Boolean(parsed.ssl);
+      }
     }
     return cfg;
   }

@@ -26,7 +26,10 @@ export function redisConfig(env: Env): RedisConfig {
   const url = str(env, 'REDIS_URL');
   if (url) {
     if (!/^(rediss?|unix):\/\//.test(url) && !url.startsWith('/')) {
-      throw new ConfigError('REDIS_URL', `Invalid REDIS_URL environment variable: expected redis://, rediss:// or unix://`);
+      throw new ConfigError(
+        'REDIS_URL',
+        `Invalid REDIS_URL environment variable: expected redis://, rediss:// or unix://`,
+      );
     }
     return { url, options: base, ...(namespace ? { namespace } : {}) };
   }
@@ -42,7 +45,10 @@ export function redisConfig(env: Env): RedisConfig {
       const host = (i < 0 ? entry : entry.slice(0, i)).trim();
       const port = i < 0 ? defPort : Number.parseInt(entry.slice(i + 1), 10);
       if (!host || !Number.isInteger(port) || port < 1 || port > 65535) {
-        throw new ConfigError('REDIS_SENTINELS', `Invalid REDIS_SENTINELS environment variable: ${sentinels}`);
+        throw new ConfigError(
+          'REDIS_SENTINELS',
+          `Invalid REDIS_SENTINELS environment variable: ${sentinels}`,
+        );
       }
       return { host, port };
     });
@@ -54,8 +60,12 @@ export function redisConfig(env: Env): RedisConfig {
         db,
         ...(username ? { username } : {}),
         ...(password ? { password } : {}),
-        ...((str(env, 'REDIS_SENTINEL_USERNAME') ?? username) ? { sentinelUsername: str(env, 'REDIS_SENTINEL_USERNAME') ?? username } : {}),
-        ...((str(env, 'REDIS_SENTINEL_PASSWORD') ?? password) ? { sentinelPassword: str(env, 'REDIS_SENTINEL_PASSWORD') ?? password } : {}),
+        ...((str(env, 'REDIS_SENTINEL_USERNAME') ?? username)
+          ? { sentinelUsername: str(env, 'REDIS_SENTINEL_USERNAME') ?? username }
+          : {}),
+        ...((str(env, 'REDIS_SENTINEL_PASSWORD') ?? password)
+          ? { sentinelPassword: str(env, 'REDIS_SENTINEL_PASSWORD') ?? password }
+          : {}),
       },
       ...(namespace ? { namespace } : {}),
     };
@@ -78,6 +88,7 @@ export function redisConfig(env: Env): RedisConfig {
 /** Redacts credentials for logs. */
 export function describeRedis(c: RedisConfig): string {
   if (c.url) return c.url.replace(/\/\/([^@/]*)@/, '//[Redacted]@');
-  if (c.options.sentinels) return `sentinel ${c.options.name} via ${c.options.sentinels.map((s) => `${s.host}:${s.port}`).join(',')}`;
+  if (c.options.sentinels)
+    return `sentinel ${c.options.name} via ${c.options.sentinels.map((s) => `${s.host}:${s.port}`).join(',')}`;
   return `${c.options.host}:${c.options.port}/${c.options.db}`;
 }

@@ -1,0 +1,219 @@
+/**
+ * Ordered, pipelined, bounded JetStream publishing.
+ *
+ * - Pipelined: up to `maxInFlight` publishes await their PubAck at once (one awaited publish at
+ *   a time manages only a few thousand per second).
+ * - Ordered: messages leave in the order Redis delivered them. When a publish fails, sending
+ *   pauses until every in-flight publish has settled; the failed ones go back to the head of
+ *   the queue, in order, and are retried with the same `Nats-Msg-Id`, so a copy that did reach
+ *   the stream is acknowledged as a duplicate rather than stored twice.
+ * - Bounded: while NATS is away messages wait in the queue up to `bufferMessages` /
+ *   `bufferBytes`; past that, new messages are dropped and counted, never an unbounded queue.
+ */
+import type { Logger } from '@sluice/shared';
+import type { IngestMetrics, PublishErrorKind } from '../metrics.js';
+
+export interface Outgoing {
+  subject: string;
+  data: Uint8Array;
+  msgId: string;
+  /** Opaque headers object for the bus (nats.js MsgHdrs). */
+  headers: unknown;
+  receivedAt: number;
+  /** Called once with the outcome (for the per-message trace span). */
+  done?: (outcome: { duplicate: boolean } | { dropped: true }) => void;
+}
+
+export interface PublishAck {
+  duplicate: boolean;
+}
+
+/** The JetStream side, as the publisher needs it. */
+export interface StreamBus {
+  publish(msg: Outgoing): Promise<PublishAck>;
+  /** Classifies a publish failure. */
+  classify(err: unknown): PublishErrorKind;
+  /** Re-creates the stream if it is missing. */
+  ensureStream(): Promise<void>;
+  /** Resolves once the connection is usable again. */
+  waitConnected(): Promise<void>;
+  connected(): boolean;
+}
+
+export interface PublisherOptions {
+  maxInFlight: number;
+  bufferMessages: number;
+  bufferBytes: number;
+}
+
+export class Publisher {
+  private queue: Outgoing[] = [];
+  private head = 0;
+  private queuedBytes = 0;
+  /** In-flight messages in send order, with their outcome once settled. */
+  private window: { msg: Outgoing; state: 'pending' | 'ok' | 'failed' }[] = [];
+  private inFlight = 0;
+  private recovering = false;
+  private lastError: PublishErrorKind | null = null;
+  private closed = false;
+  private idleWaiters: (() => void)[] = [];
+
+  constructor(
+    private readonly bus: StreamBus,
+    private readonly opts: PublisherOptions,
+    private readonly metrics: IngestMetrics,
+    private readonly log: Logger,
+  ) {}
+
+  /** Queues a message; returns false when it was dropped because the buffer is full. */
+  enqueue(msg: Outgoing): boolean {
+    const waiting = this.queue.length - this.head;
+    if (
+      waiting >= this.opts.bufferMessages ||
+      this.queuedBytes + msg.data.byteLength > this.opts.bufferBytes
+    ) {
+      this.metrics.dropped.inc({ reason: 'buffer_full' });
+      msg.done?.({ dropped: true });
+      return false;
+    }
+    this.queue.push(msg);
+    this.queuedBytes += msg.data.byteLength;
+    this.gauges();
+    this.pump();
+    return true;
+  }
+
+  /** Messages queued or in flight. */
+  depth(): number {
+    return this.queue.length - this.head + this.inFlight;
+  }
+
+  /** Called by the owner when the connection comes back, to resume at once. */
+  resume(): void {
+    this.pump();
+  }
+
+  /** Resolves when nothing is queued or in flight (or after `timeoutMs`). */
+  async flush(timeoutMs: number): Promise<boolean> {
+    if (this.depth() === 0) return true;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), timeoutMs);
+      this.idleWaiters.push(() => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+    });
+  }
+
+  close(): void {
+    this.closed = true;
+  }
+
+  private pump(): void {
+    while (
+      !this.recovering &&
+      !this.closed &&
+      this.inFlight < this.opts.maxInFlight &&
+      this.head < this.queue.length
+    ) {
+      if (!this.bus.connected()) {
+        this.recover('disconnected');
+        return;
+      }
+      const msg = this.queue[this.head]!;
+      this.queue[this.head] = undefined as unknown as Outgoing;
+      this.head++;
+      this.queuedBytes -= msg.data.byteLength;
+      this.send(msg);
+    }
+    if (this.head > 1024 && this.head * 2 > this.queue.length) {
+      this.queue = this.queue.slice(this.head);
+      this.head = 0;
+    }
+    this.gauges();
+    if (this.depth() === 0) for (const w of this.idleWaiters.splice(0)) w();
+  }
+
+  private send(msg: Outgoing): void {
+    const slot = { msg, state: 'pending' as 'pending' | 'ok' | 'failed' };
+    this.window.push(slot);
+    this.inFlight++;
+    this.bus.publish(msg).then(
+      (ack) => {
+        slot.state = 'ok';
+        if (ack.duplicate) this.metrics.duplicates.inc();
+        else this.metrics.published.inc();
+        this.metrics.publishLatency.observe((Date.now() - msg.receivedAt) / 1000);
+        msg.done?.(ack);
+        this.settled();
+      },
+      (err: unknown) => {
+        slot.state = 'failed';
+        const kind = this.bus.classify(err);
+        this.metrics.publishErrors.inc({ kind });
+        if (!this.recovering)
+          this.log.warn({ err, kind }, 'JetStream publish failed; pausing to retry in order');
+        this.recovering = true;
+        this.lastError = kind;
+        this.settled();
+      },
+    );
+  }
+
+  private settled(): void {
+    this.inFlight--;
+    // Drop acknowledged slots from the front; keep order for anything behind a pending one.
+    let i = 0;
+    while (i < this.window.length && this.window[i]!.state === 'ok') i++;
+    if (i > 0) this.window.splice(0, i);
+    if (this.recovering) {
+      if (this.inFlight === 0) this.requeueFailed();
+      return;
+    }
+    this.pump();
+  }
+
+  /** All in-flight publishes settled after a failure: put the failed ones back, in order. */
+  private requeueFailed(): void {
+    const failed = this.window.filter((s) => s.state === 'failed').map((s) => s.msg);
+    this.window = [];
+    const rest = this.queue.slice(this.head);
+    this.queue = failed.concat(rest);
+    this.head = 0;
+    for (const m of failed) this.queuedBytes += m.data.byteLength;
+    this.gauges();
+    void this.recoverAfter(this.lastError ?? 'other');
+  }
+
+  private recover(kind: PublishErrorKind): void {
+    if (this.recovering) return;
+    this.recovering = true;
+    this.lastError = kind;
+    if (this.inFlight === 0) this.requeueFailed();
+  }
+
+  private async recoverAfter(kind: PublishErrorKind): Promise<void> {
+    let delay = 100;
+    while (!this.closed) {
+      try {
+        await this.bus.waitConnected();
+        if (kind === 'no_stream' || kind === 'timeout' || kind === 'other') await this.bus.ensureStream();
+        break;
+      } catch (err) {
+        this.log.warn({ err }, 'Waiting for NATS/JetStream to come back');
+        await new Promise((r) => setTimeout(r, delay));
+        delay = Math.min(delay * 2, 2000);
+      }
+    }
+    this.recovering = false;
+    this.lastError = null;
+    this.log.info({ queued: this.depth() }, 'Resuming JetStream publishing');
+    this.pump();
+  }
+
+  private gauges(): void {
+    this.metrics.bufferMessages.set(this.queue.length - this.head);
+    this.metrics.bufferBytes.set(this.queuedBytes);
+    this.metrics.inFlight.set(this.inFlight);
+  }
+}
