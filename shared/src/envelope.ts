@@ -67,10 +67,20 @@ export interface HeaderSource {
 
 const SAFE_HEADER_VALUE = /^[\x21-\x24\x26-\x7e]*$/;
 
-/** NATS header values must be printable ASCII without CR/LF; anything else is percent-encoded. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
+/**
+ * NATS header values must be printable ASCII without CR/LF; anything else is percent-encoded.
+ * A lone surrogate (JSON can carry one as `"\ud800"`) becomes U+FFFD instead of throwing.
+ */
 export function encodeHeaderValue(value: string): string {
   if (SAFE_HEADER_VALUE.test(value)) return value;
-  return encodeURIComponent(value);
+  return encodeURIComponent(value.replace(LONE_SURROGATE, '\uFFFD'));
+}
+
+/** Like {@link encodeHeaderValue}, and also escapes the `,` that separates list items. */
+function encodeListItem(value: string): string {
+  return encodeHeaderValue(value).replaceAll(',', '%2C');
 }
 
 export function decodeHeaderValue(value: string): string {
@@ -82,9 +92,17 @@ export function decodeHeaderValue(value: string): string {
   }
 }
 
-/** Deterministic message id: the same Redis message gives the same id on every replica. */
+/**
+ * Deterministic message id: the same Redis message gives the same id on every replica. The
+ * channel's length goes first, so no two (channel, bytes) pairs hash the same input.
+ */
 export function messageId(channel: string, raw: Uint8Array): string {
-  return createHash('sha256').update(channel).update('\n').update(raw).digest('base64url').slice(0, 32);
+  return createHash('sha256')
+    .update(`${Buffer.byteLength(channel)}:`)
+    .update(channel)
+    .update(raw)
+    .digest('base64url')
+    .slice(0, 32);
 }
 
 export function writeHeaders(h: HeaderSink, env: Envelope, msgId: string): void {
@@ -95,7 +113,7 @@ export function writeHeaders(h: HeaderSink, env: Envelope, msgId: string): void 
   if (!s) return;
   if (s.accountId) h.set(Header.Account, encodeHeaderValue(s.accountId));
   if (s.domain) h.set(Header.Domain, encodeHeaderValue(s.domain));
-  if (s.mentions.length > 0) h.set(Header.Mentions, s.mentions.map(encodeHeaderValue).join(','));
+  if (s.mentions.length > 0) h.set(Header.Mentions, s.mentions.map(encodeListItem).join(','));
   if (s.language !== null) h.set(Header.Language, encodeHeaderValue(s.language));
   h.set(Header.Local, s.local ? '1' : '0');
   if (s.media) h.set(Header.Media, '1');

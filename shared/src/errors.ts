@@ -35,7 +35,11 @@ export const Errors = {
     status: 401,
     message: 'Not authorized to stream this list',
   },
-  Unexpected: { code: 'SLUICE_ERR_INTERNAL', status: 500, message: 'An unexpected error occurred' },
+  Unexpected: {
+    code: 'SLUICE_ERR_INTERNAL_UNEXPECTED',
+    status: 500,
+    message: 'An unexpected error occurred',
+  },
   Unsubscribe: {
     code: 'SLUICE_ERR_WS_UNSUBSCRIBE',
     status: 500,

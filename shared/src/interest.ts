@@ -46,7 +46,11 @@ export function decodeInterest(data: Uint8Array): InterestMessage {
   return m as InterestMessage;
 }
 
-/** Splits a channel list into messages of at most {@link INTEREST_CHUNK_BYTES}. */
+/**
+ * Splits a channel list into messages whose encoding is at most `maxBytes` (default
+ * {@link INTEREST_CHUNK_BYTES}); a channel too large for any message travels alone. Sizes are
+ * those of the JSON encoding (escapes included) plus the envelope with the gateway name.
+ */
 export function chunkInterest(
   op: InterestMessage['op'],
   gateway: string,
@@ -54,14 +58,16 @@ export function chunkInterest(
   maxBytes = INTEREST_CHUNK_BYTES,
 ): InterestMessage[] {
   const out: InterestMessage[] = [];
+  const empty = Buffer.byteLength(JSON.stringify({ v: 1, op, gateway, channels: [] }));
   let cur: string[] = [];
-  let size = 64;
+  let size = empty;
   for (const c of channels) {
-    const n = Buffer.byteLength(c) + 4;
+    // The encoded string plus a separating comma (one more than needed, for the first).
+    const n = Buffer.byteLength(JSON.stringify(c)) + 1;
     if (cur.length > 0 && size + n > maxBytes) {
       out.push({ v: 1, op, gateway, channels: cur });
       cur = [];
-      size = 64;
+      size = empty;
     }
     cur.push(c);
     size += n;
