@@ -48,7 +48,7 @@ export function createIngestMetrics() {
     }),
     dropped: new Counter({
       name: 'sluice_ingest_dropped_total',
-      help: 'Valid messages dropped, by reason (buffer_full: NATS away longer than the buffer lasts)',
+      help: 'Valid messages dropped, by reason (buffer_full: NATS away longer than the buffer lasts; rejected: JetStream refused it repeatedly)',
       labelNames: ['reason'],
       registers: [registry],
     }),
@@ -124,6 +124,7 @@ export function createIngestMetrics() {
   for (const reason of INVALID_REASONS) m.invalid.inc({ reason }, 0);
   for (const kind of PUBLISH_ERROR_KINDS) m.publishErrors.inc({ kind }, 0);
   m.dropped.inc({ reason: 'buffer_full' }, 0);
+  m.dropped.inc({ reason: 'rejected' }, 0);
   m.interestMessages.inc({ op: 'add' }, 0);
   m.interestMessages.inc({ op: 'snapshot' }, 0);
   m.interestMessages.inc({ op: 'invalid' }, 0);

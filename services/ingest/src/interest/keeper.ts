@@ -51,7 +51,8 @@ export class InterestKeeper {
     for (const channel of msg.channels) {
       let e = this.channels.get(channel);
       if (!e) {
-        e = { lastSeen: now, lastSet: 0 };
+        // Never set: due at once whatever the clock's origin (0 would mean "set at the epoch").
+        e = { lastSeen: now, lastSet: Number.NEGATIVE_INFINITY };
         this.channels.set(channel, e);
       }
       e.lastSeen = now;

@@ -46,7 +46,11 @@ export interface PublisherOptions {
   bufferBytes: number;
 }
 
+/** Consecutive non-transient rejections of one message before it is dropped. */
+const MAX_REJECTIONS = 5;
+
 export class Publisher {
+  private readonly attempts = new WeakMap<Outgoing, number>();
   private queue: Outgoing[] = [];
   private head = 0;
   private queuedBytes = 0;
@@ -55,6 +59,8 @@ export class Publisher {
   private inFlight = 0;
   private recovering = false;
   private lastError: PublishErrorKind | null = null;
+  /** Retry rounds in a row that had failed publishes, with no acknowledgement since. */
+  private failStreak = 0;
   private closed = false;
   private idleWaiters: (() => void)[] = [];
 
@@ -141,6 +147,7 @@ export class Publisher {
     this.bus.publish(msg).then(
       (ack) => {
         slot.state = 'ok';
+        this.failStreak = 0;
         if (ack.duplicate) this.metrics.duplicates.inc();
         else this.metrics.published.inc();
         this.metrics.publishLatency.observe((Date.now() - msg.receivedAt) / 1000);
@@ -148,9 +155,24 @@ export class Publisher {
         this.settled();
       },
       (err: unknown) => {
-        slot.state = 'failed';
         const kind = this.bus.classify(err);
         this.metrics.publishErrors.inc({ kind });
+        // A message the server keeps refusing while the connection is fine would hold up every
+        // message behind it forever: give up on it after a few tries, counted and logged.
+        const attempts = (this.attempts.get(msg) ?? 0) + 1;
+        this.attempts.set(msg, attempts);
+        if (kind === 'other' && attempts >= MAX_REJECTIONS) {
+          slot.state = 'ok';
+          this.metrics.dropped.inc({ reason: 'rejected' });
+          this.log.error(
+            { err, subject: msg.subject, attempts },
+            'JetStream keeps rejecting a message; dropped',
+          );
+          msg.done?.({ dropped: true });
+          this.settled();
+          return;
+        }
+        slot.state = 'failed';
         if (!this.recovering)
           this.log.warn({ err, kind }, 'JetStream publish failed; pausing to retry in order');
         this.recovering = true;
@@ -181,6 +203,7 @@ export class Publisher {
     this.queue = failed.concat(rest);
     this.head = 0;
     for (const m of failed) this.queuedBytes += m.data.byteLength;
+    if (failed.length > 0) this.failStreak++;
     this.gauges();
     void this.recoverAfter(this.lastError ?? 'other');
   }
@@ -194,10 +217,17 @@ export class Publisher {
 
   private async recoverAfter(kind: PublishErrorKind): Promise<void> {
     let delay = 100;
+    // Waiting for a reconnect is pause enough: the first round after it is retried at once.
+    if (!this.bus.connected()) this.failStreak = 0;
     while (!this.closed) {
       try {
         await this.bus.waitConnected();
         if (kind === 'no_stream' || kind === 'timeout' || kind === 'other') await this.bus.ensureStream();
+        // The first retry after a failure is immediate; when publishes keep failing with the
+        // connection up (e.g. a message the server refuses every time), back off so a retry
+        // loop of instant rejections cannot starve the event loop.
+        if (this.failStreak > 1)
+          await new Promise((r) => setTimeout(r, Math.min(100 * 2 ** (this.failStreak - 2), 2000)));
         break;
       } catch (err) {
         this.log.warn({ err }, 'Waiting for NATS/JetStream to come back');
