@@ -6,6 +6,7 @@ export * from './hashtag.js';
 export * from './interest.js';
 export * from './logger.js';
 export * from './nats-connect.js';
+export * from './reorder.js';
 export * from './stream.js';
 export * from './telemetry.js';
 export * from './version.js';

@@ -43,6 +43,8 @@ export interface IngestConfig {
   bufferMessages: number;
   bufferBytes: number;
   publishTimeoutMs: number;
+  /** A starting replica holds what it receives this long before publishing (see publisher.ts). */
+  joinDelayMs: number;
 }
 
 export interface GatewayConfig {
@@ -124,7 +126,8 @@ function ingestSection(env: Env): IngestConfig {
     maxInFlight: int(env, 'SLUICE_INGEST_MAX_IN_FLIGHT', 512, { min: 1, max: 65536 }),
     bufferMessages: int(env, 'SLUICE_INGEST_BUFFER_MESSAGES', 100_000, { min: 1 }),
     bufferBytes: int(env, 'SLUICE_INGEST_BUFFER_BYTES', 128 * 1024 * 1024, { min: 1024 }),
-    publishTimeoutMs: seconds(env, 'SLUICE_INGEST_PUBLISH_TIMEOUT_SECONDS', 5),
+    publishTimeoutMs: seconds(env, 'SLUICE_INGEST_PUBLISH_TIMEOUT_SECONDS', 2),
+    joinDelayMs: seconds(env, 'SLUICE_INGEST_JOIN_DELAY_SECONDS', 2, 0),
   };
 }
 

@@ -340,6 +340,17 @@ describe('publisher - failures are retried in order', () => {
     publisher.close();
   });
 
+  it('a joining replica holds messages for joinDelayMs, then publishes them in order', async () => {
+    vi.useFakeTimers();
+    const { bus, publisher } = setup({ joinDelayMs: 2000 });
+    for (let i = 0; i < 5; i++) publisher.enqueue(msg(i));
+    await vi.advanceTimersByTimeAsync(1999);
+    expect(bus.calls).toHaveLength(0);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(bus.calls.map((c) => c.msg.msgId)).toEqual(ids(0, 4));
+    publisher.close();
+  });
+
   it('backs off more while rounds keep failing, and starts over after a success', async () => {
     vi.useFakeTimers();
     const { bus, publisher } = setup();

@@ -44,6 +44,13 @@ export interface PublisherOptions {
   maxInFlight: number;
   bufferMessages: number;
   bufferBytes: number;
+  /**
+   * Hold messages this long after start before the first publish. Stream order is the order of
+   * first arrival of either replica's copy; a replica that joins while another lags would
+   * otherwise store its first (newer) messages before the lagging replica's older ones.
+   * Holding back for longer than the peers' lag keeps the stream in Redis order.
+   */
+  joinDelayMs?: number;
 }
 
 /** Consecutive non-transient rejections of one message before it is dropped. */
@@ -63,13 +70,23 @@ export class Publisher {
   private failStreak = 0;
   private closed = false;
   private idleWaiters: (() => void)[] = [];
+  private holding = false;
 
   constructor(
     private readonly bus: StreamBus,
     private readonly opts: PublisherOptions,
     private readonly metrics: IngestMetrics,
     private readonly log: Logger,
-  ) {}
+  ) {
+    const delay = opts.joinDelayMs ?? 0;
+    if (delay > 0) {
+      this.holding = true;
+      setTimeout(() => {
+        this.holding = false;
+        this.pump();
+      }, delay).unref();
+    }
+  }
 
   /** Queues a message; returns false when it was dropped because the buffer is full. */
   enqueue(msg: Outgoing): boolean {
@@ -117,6 +134,7 @@ export class Publisher {
 
   private pump(): void {
     while (
+      !this.holding &&
       !this.recovering &&
       !this.closed &&
       this.inFlight < this.opts.maxInFlight &&

@@ -1,4 +1,5 @@
 /** Shared pieces of the ingest tests. */
+import { SubjectReorderer } from '@sluice/shared';
 import type { Redis } from 'ioredis';
 import { expect } from 'vitest';
 import {
@@ -114,4 +115,28 @@ export function expectStrictlyIncreasing(values: number[], what: string): void {
     bad,
     `${what}: not strictly increasing at position ${bad} (${values.slice(Math.max(0, bad - 2), bad + 2).join(', ')})`,
   ).toBe(-1);
+}
+
+/**
+ * What a gateway delivers: the `ev` arrivals passed through the shared per-subject reorderer
+ * (nats-server 2.9 may republish two replicas' messages slightly out of order; the
+ * `Nats-Last-Sequence` chain restores stream order per channel). Replayed offline, so no hold
+ * ever expires: a missing predecessor would show up as a missing or reordered message.
+ */
+export function asGatewaySees(messages: readonly Received[]): { ordered: Received[]; heldAtEnd: number } {
+  const ordered: Received[] = [];
+  const r = new SubjectReorderer<Received>({
+    holdMs: Number.POSITIVE_INFINITY,
+    deliver: (_s, m) => ordered.push(m),
+    setTimer: () => 0 as never,
+    clearTimer: () => {},
+  });
+  for (const m of messages) {
+    const seq = Number(header(m, 'Nats-Sequence'));
+    const lastSeq = Number(header(m, 'Nats-Last-Sequence') ?? 0);
+    r.push(m.subject, Number.isSafeInteger(seq) ? { seq, lastSeq } : null, m);
+  }
+  const heldAtEnd = r.heldCount();
+  r.flushAll();
+  return { ordered, heldAtEnd };
 }
