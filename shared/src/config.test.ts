@@ -51,7 +51,8 @@ describe('config - defaults', () => {
       maxInFlight: 512,
       bufferMessages: 100_000,
       bufferBytes: 128 * 1024 * 1024,
-      publishTimeoutMs: 5000,
+      publishTimeoutMs: 2000,
+      joinDelayMs: 2000,
     });
     expect(c.nats).toEqual({ servers: ['nats://127.0.0.1:4222'] });
     expect(c.subjects).toEqual({ prefix: 'sluice' });
@@ -63,7 +64,7 @@ describe('config - defaults', () => {
       maxBytes: 256 * 1024 * 1024,
       maxMsgs: 100_000,
       maxMsgsPerSubject: 1000,
-      duplicateWindowSeconds: 120,
+      duplicateWindowSeconds: 30,
     });
     expect(c.interest).toEqual({
       subscribedTtlMs: 1_080_000,

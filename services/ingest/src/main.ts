@@ -17,6 +17,7 @@ import { createAdminServer } from './http/admin-server.js';
 import { InterestKeeper } from './interest/keeper.js';
 import { RedisKeyStore } from './interest/key-store.js';
 import { createIngestMetrics } from './metrics.js';
+import { OccurrenceCounter } from './normalise/occurrences.js';
 import { createPipeline } from './pipeline.js';
 import { JetStreamBus } from './publish/jetstream-bus.js';
 import { Publisher } from './publish/publisher.js';
@@ -114,6 +115,7 @@ async function main(): Promise<void> {
   const source = new RedisSource(cfg.redis, log, metrics);
   const onMessage = createPipeline({
     prefix: cfg.subjects.prefix,
+    occurrences: new OccurrenceCounter(cfg.stream.duplicateWindowSeconds * 1000),
     publisher,
     metrics,
     log,

@@ -8,11 +8,14 @@ import { context, type Span, SpanKind, SpanStatusCode, type Tracer, trace } from
 import { channelToSubject, injectTrace, type Logger, messageId, writeHeaders } from '@sluice/shared';
 import type { IngestMetrics, InvalidReason } from './metrics.js';
 import { normalise } from './normalise/normalise.js';
+import type { OccurrenceCounter } from './normalise/occurrences.js';
 import type { Publisher } from './publish/publisher.js';
 import type { MessageHandler } from './receive/source.js';
 
 export interface PipelineDeps {
   prefix: string;
+  /** Distinguishes Rails' repeated identical messages from replica copies. */
+  occurrences: OccurrenceCounter;
   publisher: Publisher;
   metrics: IngestMetrics;
   log: Logger;
@@ -52,7 +55,7 @@ export function createPipeline(deps: PipelineDeps): MessageHandler {
     if (env.data.byteLength > limit) return skip('too_large', channel, env.data.byteLength);
 
     const h = natsHeaders();
-    writeHeaders(h, env, messageId(channel, raw));
+    writeHeaders(h, env, deps.occurrences.idFor(messageId(channel, raw)));
     let span: Span | null = null;
     if (tracer) {
       span = tracer.startSpan('sluice.ingest publish', {

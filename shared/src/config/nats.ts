@@ -97,7 +97,7 @@ export function streamConfig(env: Env): StreamConfig {
     throw new ConfigError('SLUICE_STREAM_NAME', `Invalid SLUICE_STREAM_NAME environment variable: ${name}`);
   }
   const maxAgeSeconds = int(env, 'SLUICE_STREAM_MAX_AGE_SECONDS', 300, { min: 1 });
-  const duplicateWindowSeconds = int(env, 'SLUICE_STREAM_DUPLICATE_WINDOW_SECONDS', 120, { min: 1 });
+  const duplicateWindowSeconds = int(env, 'SLUICE_STREAM_DUPLICATE_WINDOW_SECONDS', 30, { min: 1 });
   if (duplicateWindowSeconds > maxAgeSeconds) {
     // JetStream rejects a dedup window longer than max_age.
     throw new ConfigError(
