@@ -61,9 +61,9 @@ export class KeywordCache {
       const rows = await this.store.keywordFilters(accountIds);
       const byAccount = new Map<string, FilterRow[]>();
       for (const r of rows) {
-        let list = byAccount.get(r.accountId);
-        if (!list) byAccount.set(r.accountId, (list = []));
-        list.push(r);
+        const list = byAccount.get(r.accountId);
+        if (list) list.push(r);
+        else byAccount.set(r.accountId, [r]);
       }
       for (const id of accountIds) {
         this.entries.delete(id);

@@ -529,7 +529,9 @@ export class SseClient {
       }, timeoutMs);
       const req = http.request(
         {
-          ...(opts.socketPath ? { socketPath: opts.socketPath } : { host: opts.host ?? DEFAULT_HOST, port: opts.port }),
+          ...(opts.socketPath
+            ? { socketPath: opts.socketPath }
+            : { host: opts.host ?? DEFAULT_HOST, port: opts.port }),
           method: opts.method ?? 'GET',
           path: buildPath(opts.path, query),
           headers,
@@ -688,7 +690,9 @@ export function httpRequest(opts: {
   return new Promise<HttpResult>((resolve, reject) => {
     const req = http.request(
       {
-        ...(opts.socketPath ? { socketPath: opts.socketPath } : { host: opts.host ?? DEFAULT_HOST, port: opts.port }),
+        ...(opts.socketPath
+          ? { socketPath: opts.socketPath }
+          : { host: opts.host ?? DEFAULT_HOST, port: opts.port }),
         method: opts.method ?? 'GET',
         path: opts.path,
         headers: opts.headers ?? {},

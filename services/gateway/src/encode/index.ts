@@ -1,0 +1,2 @@
+/** Stage `encode`: SSE and WebSocket frames, once per event per pod per variant. */
+export { EventFrames, labelJson, sseFrame, wsErrorFrame, wsFrame } from './frames.js';

@@ -1,0 +1,98 @@
+/**
+ * The nine SSE paths (spec §3.1 step 6 onwards, §3.3, §3.4): authenticate, check scopes,
+ * subscribe the system channels, resolve the stream, and only then write the headers, the `:)`
+ * preamble and register the subscription, all in one tick. With `Last-Event-ID` the missed
+ * events are replayed first (see `subscribe/resume.ts`).
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Span } from '@opentelemetry/api';
+import { Errors, type Logger, StreamingError } from '@sluice/shared';
+import { type Authoriser, endSpan } from '../authorise/index.js';
+import type { AuthContext, ResolvedStream } from '../model.js';
+import { Resumer, type Subscriber } from '../subscribe/index.js';
+import { type Connections, SseSink } from '../write/index.js';
+import { CACHE_CONTROL, expressNotFound, sendError } from './respond.js';
+import type { RequestContext } from './routes.js';
+
+const PREAMBLE = Buffer.from(':)\n');
+
+export interface SseRouteOptions {
+  authoriser: Authoriser;
+  subscriber: Subscriber;
+  connections: Connections;
+  /** Absent: `Last-Event-ID` is ignored (no replay source). */
+  resumer?: Resumer;
+  isDraining: () => boolean;
+  logger: Logger;
+}
+
+export class SseRoute {
+  constructor(private readonly opts: SseRouteOptions) {}
+
+  async handle(req: IncomingMessage, res: ServerResponse, ctx: RequestContext, name: string): Promise<void> {
+    const span = this.opts.authoriser.connectSpan('eventsource');
+    span.setAttribute('sluice.stream', name);
+    try {
+      endSpan(span, await this.open(req, res, ctx, name, span));
+    } catch (err) {
+      endSpan(span, 500, err);
+      throw err;
+    }
+  }
+
+  /** Resolves to the status the request got (200: the stream started). */
+  private async open(
+    req: IncomingMessage,
+    res: ServerResponse,
+    ctx: RequestContext,
+    name: string,
+    span: Span,
+  ): Promise<number> {
+    const { authoriser, subscriber, connections, logger } = this.opts;
+    let auth: AuthContext;
+    try {
+      auth = await authoriser.authenticate(req.headers, ctx.query, 'eventsource', span);
+      authoriser.checkScopes(auth, name);
+    } catch (err) {
+      logger.error({ err, requestId: ctx.requestId }, err instanceof Error ? err.message : String(err));
+      return sendError(res, err);
+    }
+    if (res.destroyed || res.writableEnded) return 499;
+    // Express: a valid stream path with another method passes authentication, then finds no route.
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      expressNotFound(req, res, ctx.path);
+      return 404;
+    }
+    if (this.opts.isDraining()) return sendError(res, new StreamingError(Errors.Draining));
+
+    const conn = connections.create(new SseSink(res), auth, ctx.requestId);
+    subscriber.openSystem(conn);
+    res.once('close', () => connections.close(conn, 'gone'));
+
+    let resolved: ResolvedStream;
+    try {
+      resolved = await authoriser.resolve(auth, name, ctx.query);
+    } catch (err) {
+      logger.info({ err, requestId: ctx.requestId }, 'Eventsource subscription error');
+      connections.close(conn, 'gone');
+      return sendError(res, err);
+    }
+    // The client left, or a `kill` ended the response, while the stream was being resolved.
+    if (conn.closed) return 499;
+
+    res.setHeader('Content-Type', 'text/event-stream');
+    res.setHeader('Cache-Control', CACHE_CONTROL);
+    res.setHeader('Transfer-Encoding', 'chunked');
+    res.write(PREAMBLE);
+
+    const lastId = this.opts.resumer
+      ? Resumer.parseId(req.headers['last-event-id'], ctx.query['lastEventId'])
+      : null;
+    if (lastId !== null) conn.held = [];
+    const sub = subscriber.attach(conn, resolved);
+    connections.add(conn);
+    if (sub && lastId !== null) void this.opts.resumer!.resume(sub, lastId);
+    else conn.held = null;
+    return 200;
+  }
+}

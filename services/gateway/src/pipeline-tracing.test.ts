@@ -1,0 +1,88 @@
+import { propagation, trace } from '@opentelemetry/api';
+import { W3CTraceContextPropagator } from '@opentelemetry/core';
+import {
+  BasicTracerProvider,
+  InMemorySpanExporter,
+  SimpleSpanProcessor,
+} from '@opentelemetry/sdk-trace-base';
+import { channelToSubject } from '@sluice/shared';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createFilter } from './filter/index.js';
+import { GatewayMetrics } from './metrics.js';
+import { Pipeline } from './pipeline.js';
+import { Hub, MemoryBus, MemoryHeaders, SubjectRegistry, Subscriber } from './subscribe/index.js';
+import { auth, memoryLogger, PREFIX } from './testing.js';
+import { Connections, MemorySink } from './write/index.js';
+
+const exporter = new InMemorySpanExporter();
+const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
+
+beforeAll(() => {
+  propagation.setGlobalPropagator(new W3CTraceContextPropagator());
+});
+afterAll(() => {
+  propagation.disable();
+});
+
+describe('pipeline - delivery span', () => {
+  it('is one span per event, a child of the traceparent, with recipients and dropped', () => {
+    const bus = new MemoryBus();
+    const { logger } = memoryLogger();
+    const metrics = new GatewayMetrics({ defaultMetrics: false });
+    let pipeline!: Pipeline;
+    const registry = new SubjectRegistry({
+      bus,
+      prefix: PREFIX,
+      logger,
+      onMessage: (c, m) => pipeline.deliver(c, m),
+    });
+    const hub = new Hub(registry);
+    const subscriber = new Subscriber({ hub, authoriser: {} as never, metrics, logger });
+    const connections = new Connections({ metrics, logger, sendBufferBytes: 1 << 20, onClosed: () => {} });
+    pipeline = new Pipeline({
+      hub,
+      filter: createFilter({ glitch: false }),
+      connections,
+      metrics,
+      logger,
+      tracer: provider.getTracer('gw'),
+      tracing: true,
+    });
+    const options = { needsFiltering: true, filterLocal: false, filterRemote: false, allowLocalOnly: true };
+    for (const languages of [null, null, ['de']]) {
+      const conn = connections.create(new MemorySink('websocket'), auth({ chosenLanguages: languages }), 'r');
+      connections.add(conn);
+      subscriber.attach(conn, {
+        name: 'public',
+        channels: ['timeline:public'],
+        options,
+        labelJson: '["public"]',
+      });
+    }
+    const traceId = '0af7651916cd43dd8448eb211c80319c';
+    const parentId = 'b7ad6b7169203331';
+    bus.emit(
+      channelToSubject(PREFIX, 'ev', 'timeline:public'),
+      '{"id":"1"}',
+      new MemoryHeaders({
+        'Sluice-Event': 'update',
+        'Sluice-Local': '1',
+        'Sluice-Lang': 'en',
+        traceparent: `00-${traceId}-${parentId}-01`,
+      }),
+    );
+    const spans = exporter.getFinishedSpans();
+    expect(spans).toHaveLength(1);
+    const span = spans[0]!;
+    expect(span.name).toBe('gateway.deliver');
+    expect(span.spanContext().traceId).toBe(traceId);
+    expect(span.parentSpanContext?.spanId).toBe(parentId);
+    expect(span.attributes).toMatchObject({
+      channel: 'timeline:public',
+      event: 'update',
+      recipients: 2,
+      dropped: 1,
+    });
+    expect(trace.getActiveSpan()).toBeUndefined();
+  });
+});

@@ -1,0 +1,25 @@
+/**
+ * The bus seam: how a gateway receives events and announces interest. `bus-nats.ts` uses core
+ * NATS (the stream's RePublish targets); `bus-memory.ts` delivers synchronously, for tests.
+ */
+import type { HeaderSource } from '@sluice/shared';
+
+export interface BusMessage {
+  readonly data: Uint8Array;
+  readonly headers?: HeaderSource | undefined;
+}
+
+export interface BusSubscription {
+  unsubscribe(): void;
+}
+
+export interface Bus {
+  /** One subscription on an exact subject; `onMessage` runs synchronously per message. */
+  subscribe(subject: string, onMessage: (msg: BusMessage) => void): BusSubscription;
+  publish(subject: string, data: Uint8Array): void;
+  /** Resolves once the server has processed everything sent so far (subscriptions included). */
+  flush(): Promise<void>;
+  isConnected(): boolean;
+  /** Called after each reconnect (subscriptions are restored by the client). */
+  onReconnect(listener: () => void): void;
+}
