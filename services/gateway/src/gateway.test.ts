@@ -50,7 +50,7 @@ function sse(path = '/api/v1/streaming/public?access_token=tok-read') {
 
 describe('gateway - slow clients', () => {
   it('disconnects a client that stopped reading, while the others receive everything', async () => {
-    gw = await startTestGateway({ config: { sendBufferBytes: 256 * 1024 } });
+    gw = await startTestGateway({ config: { sendBufferBytes: 2 * 1024 * 1024 } });
     const readers = Array.from({ length: 20 }, () => ws());
     const slow = ws();
     await until(() => readers.every((r) => r.open) && slow.open && gw.gateway.connections.size === 21);
@@ -59,7 +59,9 @@ describe('gateway - slow clients', () => {
     const payload = JSON.stringify({ id: '1', content: 'x'.repeat(64 * 1024) });
     for (let i = 0; i < 300; i++) {
       gw.publish('timeline:public', 'update', payload, { 'Sluice-Local': '1' });
-      if (i % 20 === 0) await new Promise((r) => setImmediate(r));
+      // Clients share this process: yield after each event so readers can read (bursts larger
+      // than the send buffer would make a reader look slow).
+      await new Promise((r) => setImmediate(r));
     }
     await until(() => readers.every((r) => r.count === 300), 20_000);
     await until(() => gw.gateway.connections.size === 20);
@@ -71,7 +73,7 @@ describe('gateway - slow clients', () => {
 
 describe('gateway - slow SSE clients', () => {
   it('destroys an SSE response that is not read; readers get every event of the same bursts', async () => {
-    gw = await startTestGateway({ config: { sendBufferBytes: 256 * 1024 } });
+    gw = await startTestGateway({ config: { sendBufferBytes: 2 * 1024 * 1024 } });
     const path = '/api/v1/streaming/public?access_token=tok-read';
     const slow = http.get({ host: '127.0.0.1', port: gw.port, path }, (res) => res.pause());
     slow.on('error', () => {});
@@ -86,7 +88,9 @@ describe('gateway - slow SSE clients', () => {
     const payload = JSON.stringify({ id: '1', content: 'x'.repeat(64 * 1024) });
     for (let i = 0; i < 300; i++) {
       gw.publish('timeline:public', 'update', payload, { 'Sluice-Local': '1' });
-      if (i % 20 === 0) await new Promise((r) => setImmediate(r));
+      // Clients share this process: yield after each event so readers can read (bursts larger
+      // than the send buffer would make a reader look slow).
+      await new Promise((r) => setImmediate(r));
     }
     await until(() => got === 300, 20_000);
     await until(() => gw.gateway.connections.size === 1);

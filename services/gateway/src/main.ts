@@ -15,7 +15,9 @@ import {
 } from '@sluice/shared';
 import pg from 'pg';
 import { PgAuthStore } from './authorise/index.js';
+import { KeywordCache, PostgresFilterStore, RelationshipFilter, StatusFilter } from './filter/index.js';
 import { Gateway } from './gateway.js';
+import { GatewayMetrics } from './metrics.js';
 import { JetStreamReplay, NatsBus } from './subscribe/index.js';
 
 let config: GatewayServiceConfig;
@@ -58,8 +60,24 @@ const replay = new JetStreamReplay({
   maxMsgsPerSubject: config.stream.maxMsgsPerSubject,
 });
 
+// Blocks, mutes, domain blocks and keyword filters: one query per event per pod (docs/filtering.md).
+const metrics = new GatewayMetrics({ pool });
+const filterStore = new PostgresFilterStore(pool);
+const keywordCache = new KeywordCache(filterStore, {
+  ttlMs: config.gateway.filterCacheMs,
+  maxAccounts: config.gateway.filterCacheAccounts,
+});
+const relationships = new RelationshipFilter(
+  new StatusFilter(filterStore, keywordCache, { timeoutMs: config.gateway.filterTimeoutMs }),
+  keywordCache,
+  metrics,
+  (err) => logger.warn({ err }, 'Filter queries failed or timed out; status dropped for filtered streams'),
+);
+
 gateway = new Gateway({
   gateway: config.gateway,
+  metrics,
+  filters: [relationships],
   interest: config.interest,
   prefix: config.subjects.prefix,
   logger,

@@ -54,6 +54,8 @@ export class GatewayMetrics {
   readonly interestMessages: Counter<'op'>;
   readonly eventLatency: Histogram;
   readonly reorderGaps: Counter;
+  readonly filterDropped: Counter<'reason'>;
+  readonly filterVariants: Counter;
 
   constructor(opts: { pool?: PoolStats; defaultMetrics?: boolean } = {}) {
     this.registry = new Registry();
@@ -183,6 +185,18 @@ export class GatewayMetrics {
       registers,
     });
 
+    this.filterDropped = new Counter({
+      name: 'sluice_gateway_filter_dropped_total',
+      help: 'Deliveries of statuses withheld by filtering: relationship (block, mute, domain block), timeout or error (database too slow or failing: dropped for the recipients that needed a decision)',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.filterVariants = new Counter({
+      name: 'sluice_gateway_filter_variants_total',
+      help: 'Individual payloads built because a user keyword filter matched',
+      registers,
+    });
+    for (const reason of ['relationship', 'timeout', 'error']) this.filterDropped.labels(reason).inc(0);
     this.reorderGaps = new Counter({
       name: 'sluice_gateway_reorder_gaps_total',
       help: 'Events released without their predecessor on the channel after the reorder hold (lost or evicted predecessor)',

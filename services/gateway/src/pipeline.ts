@@ -33,9 +33,12 @@ export interface PipelineOptions {
 }
 
 export class Pipeline {
-  /** Non-zero while async filter results are pending: later events queue behind them. */
-  private pending = 0;
-  private tail: Promise<void> = Promise.resolve();
+  /**
+   * Per channel, while async filter results are pending: later events of that channel queue
+   * behind them, so each channel keeps its order; other channels (home timelines, lists) are
+   * never held up by a slow database.
+   */
+  private readonly queues = new Map<string, { pending: number; tail: Promise<void> }>();
   private readonly now: () => number;
 
   constructor(private readonly opts: PipelineOptions) {
@@ -65,12 +68,15 @@ export class Pipeline {
     const seq = readSequence(msg.headers);
     const span = this.opts.tracing ? this.startSpan(channel, event, extractTrace(msg.headers)) : undefined;
     const result = this.opts.filter.apply({ channel, event, recipients });
-    if (this.pending === 0 && !isPromise(result)) {
+    const queue = this.queues.get(channel);
+    if (queue === undefined && !isPromise(result)) {
       this.write(event, seq, result, span);
       return;
     }
-    this.pending++;
-    this.tail = this.tail
+    const q = queue ?? { pending: 0, tail: Promise.resolve() };
+    if (!queue) this.queues.set(channel, q);
+    q.pending++;
+    q.tail = q.tail
       .then(() => result)
       .then(
         (r) => this.write(event, seq, r, span),
@@ -80,7 +86,7 @@ export class Pipeline {
         },
       )
       .finally(() => {
-        this.pending--;
+        if (--q.pending === 0 && this.queues.get(channel) === q) this.queues.delete(channel);
       });
   }
 

@@ -61,6 +61,10 @@ export interface GatewayConfig {
   glitch: boolean;
   /** Keyword filters and block checks may wait this long for Postgres before the event is dropped. */
   filterTimeoutMs: number;
+  /** Keyword filters stay cached per account this long (and until `filters_changed`). */
+  filterCacheMs: number;
+  /** Most accounts whose keyword filters are cached. */
+  filterCacheAccounts: number;
 }
 
 export interface Config {
@@ -149,6 +153,8 @@ function gatewaySection(env: Env): GatewayConfig {
     wsMaxPayload: int(env, 'SLUICE_WS_MAX_PAYLOAD', 64 * 1024, { min: 1024 }),
     glitch: bool(env, 'SLUICE_GLITCH', false),
     filterTimeoutMs: seconds(env, 'SLUICE_FILTER_TIMEOUT_SECONDS', 2),
+    filterCacheMs: seconds(env, 'SLUICE_FILTER_CACHE_SECONDS', 600, 0),
+    filterCacheAccounts: int(env, 'SLUICE_FILTER_CACHE_ACCOUNTS', 100_000, { min: 1 }),
   };
 }
 

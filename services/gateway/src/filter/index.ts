@@ -13,3 +13,8 @@ export function createFilter(opts: { glitch: boolean; extra?: readonly EventFilt
   const rules = new MemoryRules({ glitch: opts.glitch });
   return opts.extra && opts.extra.length > 0 ? new FilterChain([rules, ...opts.extra]) : rules;
 }
+export { KeywordCache } from './keyword-cache.js';
+export { RelationshipFilter } from './relationship-filter.js';
+export { StatusFilter } from './status-filter.js';
+export { MemoryFilterStore } from './store-memory.js';
+export { PostgresFilterStore } from './store-postgres.js';
