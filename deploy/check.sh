@@ -13,6 +13,8 @@
 # 4. compose deploy/compose/compose.yaml against the Compose Specification schema (+ references);
 #    the Dockerfile against the workspaces and .dockerignore (check-dockerfile.mjs)
 # 5. docs    the chart README documents every values.yaml key (check-readme.mjs)
+# 6. grafana deploy/grafana/sluice-dashboard.json: structure, and every metric name it queries is
+#            exported by services/*/src/metrics.ts or prom-client's defaults (check-dashboard.mjs)
 #
 # Rendered manifests and logs: .run/deploy-check/.
 set -uo pipefail
@@ -241,6 +243,9 @@ check "image: Dockerfile matches the workspaces and .dockerignore" node deploy/c
 
 # ---- 5. docs ---------------------------------------------------------------------------------
 check "docs: chart README documents every values.yaml key" node deploy/k8s/check-readme.mjs
+
+# ---- 6. Grafana dashboard -------------------------------------------------------------------
+check "grafana: dashboard queries only metrics the code exports" node deploy/grafana/check-dashboard.mjs
 
 echo
 echo "Logs and rendered manifests: .run/deploy-check/"
