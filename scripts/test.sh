@@ -164,4 +164,17 @@ if [ -f deploy/check.sh ]; then
   fi
 fi
 
+# Smoke runs that keep the benchmark and the image build from rotting (correctness only, no
+# timing assertions): the bench smoke scenario, and the Dockerfile's steps in a scratch dir.
+for smoke in bench/smoke.sh deploy/image-smoke.sh; do
+  name="smoke:$(dirname "$smoke")"
+  if [ ! -x "$smoke" ]; then
+    continue
+  elif [ "$build_ok" -ne 1 ] || [ "$services_ok" -ne 1 ]; then
+    skip_step "$name" "the build or the local servers failed"
+  else
+    plain_step "$name" "$smoke"
+  fi
+done
+
 summary
