@@ -14,6 +14,9 @@
 #   port held by another process (say, another checkout's servers) is replaced by the next free one;
 #   the ports in use are kept in .run/ports and the URLs in .run/env always show them.
 # SLUICE_SERVICES_TIMEOUT (seconds, default 30) bounds each wait for a server to answer or stop.
+# PostgreSQL runs with pg_stat_statements preloaded (track = all) and the extension created in the
+# test database, so tests can count the statements a service sends; a server found running
+# without it is restarted once by up/start.
 # Every command is idempotent; it prints what it did and exits non-zero if anything failed.
 set -uo pipefail
 
@@ -391,6 +394,33 @@ max_connections = 200
 EOF
 }
 
+# pg_stat_statements: preloaded (it needs shared memory at server start) and tracking nested
+# statements too. Skipped with a warning when this PostgreSQL build does not ship the module.
+PGSS_MARK="# --- pg_stat_statements, added by scripts/services.sh"
+pgss_available() {
+  local libdir
+  libdir="$("$PG_BIN/pg_config" --pkglibdir 2>/dev/null)" || libdir="$PG_BIN/../lib"
+  [ -f "$libdir/pg_stat_statements.so" ]
+}
+pgss_loaded() { # the running server has the library preloaded
+  local libs
+  libs="$(psql_q -d postgres -tAc "SHOW shared_preload_libraries" 2>/dev/null)" || return 1
+  [[ ",${libs// /}," == *,pg_stat_statements,* ]]
+}
+pg_configure() {
+  if ! pgss_available; then
+    warn "postgres: pg_stat_statements is not installed with $PG_BIN; statement counting unavailable"
+    return 0
+  fi
+  grep -qxF "$PGSS_MARK" "$PG_DATA/postgresql.conf" 2>/dev/null && return 0
+  printf '\n%s\nshared_preload_libraries = '"'"'pg_stat_statements'"'"'\npg_stat_statements.track = all\n' "$PGSS_MARK" |
+    as_pg tee -a "$PG_DATA/postgresql.conf" >/dev/null || {
+    fail "postgres: could not write ${PG_DATA#"$ROOT"/}/postgresql.conf"
+    return 1
+  }
+  say "postgres: enabled pg_stat_statements in ${PG_DATA#"$ROOT"/}/postgresql.conf"
+}
+
 pg_start() {
   pg_paths
   local pid
@@ -400,10 +430,20 @@ pg_start() {
       show_log "$PG_LOG"
       return 1
     fi
-    say "postgres: already running (pid $pid) on $HOST:$PG_PORT"
-  else
+    if pgss_available && ! pgss_loaded; then
+      # Started before pg_stat_statements was configured (or by other means): restart it once.
+      say "postgres: running (pid $pid) without pg_stat_statements; restarting it to load the library"
+      pg_configure || return 1
+      pg_stop || return 1
+      pid=""
+    else
+      say "postgres: already running (pid $pid) on $HOST:$PG_PORT"
+    fi
+  fi
+  if ! pid_alive "$pid"; then
     ensure_free_port postgres PG_PORT SLUICE_PG_PORT || return 1
     pg_init || return 1
+    pg_configure || return 1
     if is_root; then
       touch "$PG_LOG" && chown postgres: "$PG_LOG"
     fi
@@ -443,19 +483,31 @@ pg_ensure_db() {
   }
   if [ "$loaded" = t ]; then
     say "postgres: database $DB_NAME has the schema already"
-    return 0
+  else
+    if [ ! -f "$SCHEMA" ]; then
+      fail "postgres: schema file ${SCHEMA#"$ROOT"/} not found"
+      return 1
+    fi
+    local out
+    if ! out="$(psql_q -d "$DB_NAME" -f "$SCHEMA" 2>&1)"; then
+      fail "postgres: loading ${SCHEMA#"$ROOT"/} into $DB_NAME:"
+      printf '%s\n' "$out" | tail -n 15 | sed 's/^/    /' >&2
+      return 1
+    fi
+    say "postgres: loaded ${SCHEMA#"$ROOT"/} into $DB_NAME"
   fi
-  if [ ! -f "$SCHEMA" ]; then
-    fail "postgres: schema file ${SCHEMA#"$ROOT"/} not found"
-    return 1
-  fi
+  pg_ensure_pgss
+}
+
+# CREATE EXTENSION pg_stat_statements in the test database, once the library is loaded (without
+# it the view can be created but every read of it fails).
+pg_ensure_pgss() {
+  pgss_loaded || return 0
   local out
-  if ! out="$(psql_q -d "$DB_NAME" -f "$SCHEMA" 2>&1)"; then
-    fail "postgres: loading ${SCHEMA#"$ROOT"/} into $DB_NAME:"
-    printf '%s\n' "$out" | tail -n 15 | sed 's/^/    /' >&2
+  if ! out="$(psql_q -d "$DB_NAME" -tAc "SET client_min_messages = warning; CREATE EXTENSION IF NOT EXISTS pg_stat_statements" 2>&1)"; then
+    fail "postgres: CREATE EXTENSION pg_stat_statements in $DB_NAME: $out"
     return 1
   fi
-  say "postgres: loaded ${SCHEMA#"$ROOT"/} into $DB_NAME"
 }
 
 pg_stop() {

@@ -21,10 +21,14 @@ UNION
 SELECT d.account_id FROM account_domain_blocks d
  WHERE $4::varchar IS NOT NULL AND d.account_id = ANY($1::bigint[]) AND d.domain = $4::varchar`;
 
-/** Expiry as epoch milliseconds: node-pg would read `timestamp without time zone` in local time. */
+/**
+ * Expiry as epoch milliseconds: node-pg would read `timestamp without time zone` in local time.
+ * Rails stores microseconds; `floor` truncates them to milliseconds as Rails' JSON (and node-pg)
+ * do — a plain `::bigint` cast would round `.123567` up to `.124`.
+ */
 export const KEYWORD_FILTERS_SQL = `
 SELECT f.account_id, f.id, f.phrase, f.context, f.action,
-       (EXTRACT(EPOCH FROM f.expires_at) * 1000)::bigint AS expires_ms,
+       floor(EXTRACT(EPOCH FROM f.expires_at) * 1000)::bigint AS expires_ms,
        k.keyword, k.whole_word
   FROM custom_filter_keywords k
   JOIN custom_filters f ON k.custom_filter_id = f.id
