@@ -96,6 +96,7 @@ export class Gateway {
       new TokenLookup({
         store: deps.store,
         batchMax: cfg.authBatchMax,
+        windowMs: cfg.authBatchWindowMs,
         maxInFlight: deps.authInFlight ?? 2,
         onBatch: (n) => metrics.authBatchSize.observe(n),
       }),

@@ -38,6 +38,7 @@ export function gatewayConfig(over: Partial<GatewayConfig> = {}): GatewayConfig 
     wsPingMs: 30_000,
     wsMaxPayload: 64 * 1024,
     glitch: false,
+    authBatchWindowMs: 0,
     filterCacheMs: 600_000,
     filterCacheAccounts: 1000,
     filterTimeoutMs: 2000,

@@ -1,6 +1,7 @@
 import { Errors, StreamingError } from '@sluice/shared';
 import { describe, expect, it } from 'vitest';
 import { memoryStore } from '../testing.js';
+import type { AuthStore } from './store.js';
 import { TokenLookup } from './token-lookup.js';
 import { extractToken } from './token-source.js';
 
@@ -114,5 +115,44 @@ describe('authorise - token sources', () => {
 
   it('never matches a repeated access_token', () => {
     expect(extractToken({}, q({ access_token: ['a', 'b'] }))).toBe('');
+  });
+});
+
+describe('authorise - token look-up batching window', () => {
+  it('a storm of one look-up per millisecond costs about one query per window', async () => {
+    let queries = 0;
+    const store = {
+      async findTokens(tokens: string[]) {
+        queries++;
+        return tokens.map((t, i) => ({
+          token: t,
+          id: String(i + 1),
+          account_id: String(i + 100),
+          chosen_languages: null,
+          scopes: 'read',
+          permissions: '0',
+        }));
+      },
+    } as unknown as AuthStore;
+    const lookup = new TokenLookup({ store, batchMax: 500, windowMs: 50 });
+    const done: Promise<unknown>[] = [];
+    for (let i = 0; i < 300; i++) {
+      done.push(lookup.lookup(`tok-${i}`));
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    await Promise.all(done);
+    // 300 look-ups over ≥ 300 ms: at most one query per 50 ms window (+ the first, immediate one).
+    expect(queries).toBeLessThanOrEqual(Math.ceil(300 / 50) + 3);
+    expect(queries).toBeGreaterThan(1);
+  });
+
+  it('a lone look-up after a quiet period is not delayed by the window', async () => {
+    const store = {
+      findTokens: async () => [],
+    } as unknown as AuthStore;
+    const lookup = new TokenLookup({ store, batchMax: 500, windowMs: 10_000 });
+    const started = Date.now();
+    await expect(lookup.lookup('nope')).rejects.toThrow('Invalid access token');
+    expect(Date.now() - started).toBeLessThan(1000);
   });
 });

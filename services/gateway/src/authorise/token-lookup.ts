@@ -1,7 +1,10 @@
 /**
  * Coalesced token look-up (DESIGN decision 8). Look-ups arriving in the same tick, or while the
  * previous queries are still running, share one `token = ANY($1)` query of up to `batchMax`
- * tokens, so a reconnect storm of thousands of clients costs tens of queries. Semantics per
+ * tokens. Queries are also at least `windowMs` apart (unless a batch is full): a storm of
+ * clients arriving one per millisecond would otherwise find the database idle each time and
+ * cost one query each; this way 5,000 clients in 5 s cost about 5 s / windowMs queries, while a
+ * lone client after a quiet period is looked up at once. Semantics per
  * token are Mastodon's (spec §5.2): no row → 401 `Invalid access token`; a NULL `scopes` or a
  * failing query → 500.
  */
@@ -21,18 +24,24 @@ export interface TokenLookupOptions {
   batchMax: number;
   /** Most token queries running at once; further look-ups wait and join the next batch. */
   maxInFlight?: number;
+  /** Least time between two batches that are not full (`SLUICE_AUTH_BATCH_WINDOW_MS`). */
+  windowMs?: number;
   /** Observes each batch size (metric). */
   onBatch?: (size: number) => void;
+  now?: () => number;
 }
 
 export class TokenLookup {
   private queue = new Map<string, Waiter[]>();
   private scheduled = false;
   private inFlight = 0;
+  private lastFlush = Number.NEGATIVE_INFINITY;
   private readonly maxInFlight: number;
+  private readonly now: () => number;
 
   constructor(private readonly opts: TokenLookupOptions) {
     this.maxInFlight = Math.max(1, opts.maxInFlight ?? 2);
+    this.now = opts.now ?? Date.now;
   }
 
   lookup(token: string): Promise<AuthContext> {
@@ -50,11 +59,14 @@ export class TokenLookup {
   private schedule(): void {
     if (this.scheduled || this.inFlight >= this.maxInFlight) return;
     this.scheduled = true;
-    setImmediate(() => this.flush());
+    const wait = (this.opts.windowMs ?? 0) - (this.now() - this.lastFlush);
+    if (wait <= 0 || this.queue.size >= this.opts.batchMax) setImmediate(() => this.flush());
+    else setTimeout(() => this.flush(), wait);
   }
 
   private flush(): void {
     this.scheduled = false;
+    this.lastFlush = this.now();
     while (this.queue.size > 0 && this.inFlight < this.maxInFlight) {
       let batch: Map<string, Waiter[]>;
       if (this.queue.size <= this.opts.batchMax) {
