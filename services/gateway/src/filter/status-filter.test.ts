@@ -130,6 +130,29 @@ describe('filter - status filter', () => {
     expect(store.queries).toBe(3);
   });
 
+  it('one status arriving on several channels in one tick costs one set of queries', async () => {
+    const store = new MemoryFilterStore();
+    store.block('2', '100');
+    const filter = new StatusFilter(store, new KeywordCache(store, { ttlMs: 60_000, maxAccounts: 100 }), {
+      timeoutMs: 1000,
+    });
+    const ev = () => ({ data: status('<p>same</p>'), status: facts() });
+    const [onPublic, onLocal, onTag] = await Promise.all([
+      filter.decide(ev(), ['1', '2']),
+      filter.decide(ev(), ['3']),
+      filter.decide(ev(), ['2', '4']),
+    ]);
+    expect(store.queries).toBe(2);
+    for (const d of [onPublic, onLocal, onTag]) expect([...d.excluded]).toEqual(['2']);
+    expect(JSON.parse(Buffer.from(onLocal!.payloadFor('3')).toString()).filtered).toEqual([]);
+    // A different status in the same tick is decided on its own.
+    await Promise.all([
+      filter.decide(ev(), ['1']),
+      filter.decide({ data: status('other'), status: facts() }, ['1']),
+    ]);
+    expect(store.queries).toBe(4);
+  });
+
   it('passes a payload Rails already filtered unchanged', async () => {
     const store = new MemoryFilterStore();
     const filter = new StatusFilter(store, new KeywordCache(store, { ttlMs: 60_000, maxAccounts: 100 }), {

@@ -33,7 +33,18 @@ export class FilterTimeoutError extends Error {
   override readonly name = 'FilterTimeoutError';
 }
 
+interface PendingDecision {
+  ev: StatusEvent;
+  recipients: Set<string>;
+  result: Promise<StatusDecision> | null;
+  resolve: (d: StatusDecision) => void;
+  reject: (err: unknown) => void;
+}
+
 export class StatusFilter {
+  /** Calls of the current tick, by payload: one status arrives on several channels at once. */
+  private batch: Map<string, PendingDecision> | null = null;
+
   constructor(
     private readonly store: FilterStore,
     private readonly keywords: KeywordCache,
@@ -44,8 +55,41 @@ export class StatusFilter {
    * Decides for every recipient at once. Rejects with {@link FilterTimeoutError} (or the store's
    * error) when the database does not answer in time: the caller drops the event for these
    * recipients and counts it, so a slow database never queues events without bound.
+   *
+   * Rails publishes one status to several channels (`public`, `public:local`, each hashtag…);
+   * the copies reach the gateway in the same tick, so calls with the same payload bytes in one
+   * tick share one decision for the union of their recipients: one set of queries per status
+   * per pod, not per channel.
    */
-  async decide(ev: StatusEvent, recipients: readonly string[]): Promise<StatusDecision> {
+  decide(ev: StatusEvent, recipients: readonly string[]): Promise<StatusDecision> {
+    if (!this.batch) {
+      this.batch = new Map();
+      setImmediate(() => this.flush());
+    }
+    const key = Buffer.from(ev.data.buffer, ev.data.byteOffset, ev.data.byteLength).toString('latin1');
+    let p = this.batch.get(key);
+    if (!p) {
+      let resolve!: (d: StatusDecision) => void;
+      let reject!: (err: unknown) => void;
+      const result = new Promise<StatusDecision>((res, rej) => {
+        resolve = res;
+        reject = rej;
+      });
+      p = { ev, recipients: new Set(), result, resolve, reject };
+      this.batch.set(key, p);
+    }
+    for (const r of recipients) p.recipients.add(r);
+    return p.result!;
+  }
+
+  private flush(): void {
+    const batch = this.batch;
+    this.batch = null;
+    if (!batch) return;
+    for (const p of batch.values()) this.decideNow(p.ev, [...p.recipients]).then(p.resolve, p.reject);
+  }
+
+  private async decideNow(ev: StatusEvent, recipients: readonly string[]): Promise<StatusDecision> {
     const s = ev.status;
     const needKeywords = !s.filtered;
     const work = Promise.all([
