@@ -150,7 +150,7 @@ function gatewaySection(env: Env): GatewayConfig {
     sendBufferBytes: int(env, 'SLUICE_SEND_BUFFER_BYTES', 1024 * 1024, { min: 16 * 1024 }),
     drainMs: seconds(env, 'SLUICE_DRAIN_SECONDS', 30, 0),
     authBatchMax: int(env, 'SLUICE_AUTH_BATCH_MAX', 500, { min: 1, max: 10_000 }),
-    authBatchWindowMs: int(env, 'SLUICE_AUTH_BATCH_WINDOW_MS', 50, { min: 0, max: 1000 }),
+    authBatchWindowMs: int(env, 'SLUICE_AUTH_BATCH_WINDOW_MS', 60, { min: 0, max: 1000 }),
     sseHeartbeatMs: int(env, 'SLUICE_SSE_HEARTBEAT_MS', 15_000, { min: 10 }),
     wsPingMs: int(env, 'SLUICE_WS_PING_MS', 30_000, { min: 10 }),
     wsMaxPayload: int(env, 'SLUICE_WS_MAX_PAYLOAD', 64 * 1024, { min: 1024 }),
