@@ -1,0 +1,96 @@
+/**
+ * Reads a service's `/metrics` (Prometheus text format) into samples, for the few figures the
+ * load generator cannot see from outside: ingest publish counts, gateway auth query counts.
+ */
+import { request } from 'node:http';
+
+export interface Sample {
+  name: string;
+  labels: Record<string, string>;
+  value: number;
+}
+
+const LINE = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)/;
+const LABEL = /([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g;
+
+export function parseMetrics(text: string): Sample[] {
+  const out: Sample[] = [];
+  for (const line of text.split('\n')) {
+    if (line === '' || line.startsWith('#')) continue;
+    const m = LINE.exec(line);
+    if (!m) continue;
+    const labels: Record<string, string> = {};
+    if (m[2]) for (const l of m[2].matchAll(LABEL)) labels[l[1]!] = l[2]!;
+    const value = Number(m[3]);
+    if (!Number.isNaN(value)) out.push({ name: m[1]!, labels, value });
+  }
+  return out;
+}
+
+/** Sum of every sample of `name` whose labels include `labels`. */
+export function metricSum(samples: Sample[], name: string, labels: Record<string, string> = {}): number {
+  let sum = 0;
+  for (const s of samples) {
+    if (s.name !== name) continue;
+    if (Object.entries(labels).every(([k, v]) => s.labels[k] === v)) sum += s.value;
+  }
+  return sum;
+}
+
+export function hasMetric(samples: Sample[], name: string): boolean {
+  return samples.some((s) => s.name === name);
+}
+
+export function httpGet(url: string, timeoutMs = 3000): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { timeout: timeoutMs, agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () =>
+        resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }),
+      );
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error(`GET ${url} timed out`)));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+export async function scrape(url: string): Promise<Sample[]> {
+  const r = await httpGet(url);
+  if (r.status !== 200) throw new Error(`GET ${url} answered ${r.status}`);
+  return parseMetrics(r.body);
+}
+
+/**
+ * The `sluice_*`, Mastodon-named and process figures of a scrape, histogram buckets left out,
+ * one entry per label set (`name{a="b"}` → value), for the results file.
+ */
+export function digest(samples: Sample[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const s of samples) {
+    if (s.name.endsWith('_bucket')) continue;
+    if (
+      !/^(sluice_|connected_|redis_|messages_sent_total|process_cpu_seconds_total|process_resident_memory_bytes|nodejs_heap_size_used_bytes|nodejs_eventloop_lag_p99_seconds)/.test(
+        s.name,
+      )
+    )
+      continue;
+    const l = Object.entries(s.labels)
+      .map(([k, v]) => `${k}="${v}"`)
+      .join(',');
+    out[l ? `${s.name}{${l}}` : s.name] = s.value;
+  }
+  return out;
+}
+
+/** Per-name differences `after − before` over the keys of `after` (counters between two scrapes). */
+export function delta(before: Record<string, number>, after: Record<string, number>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(after)) {
+    const d = v - (before[k] ?? 0);
+    if (d !== 0) out[k] = Math.round(d * 1000) / 1000;
+  }
+  return out;
+}
