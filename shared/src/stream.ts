@@ -2,9 +2,9 @@
  * The JetStream stream both services agree on (DESIGN decisions 2 and 3): a dedup conduit
  * that stores each Redis message once and republishes it to the `ev` subjects with its
  * sequence, and a short replay buffer for SSE `Last-Event-ID`. Retention is capped in
- * messages, bytes and age, and per subject: on nats-server 2.9.10 RePublish costs grow with the
- * messages stored on the subject (measured: 20k stored → ~4.5k publishes/s; 1,000 per subject
- * → ~36k/s, 2.5 KB messages, 512 in flight; docs/benchmarks.md).
+ * messages, bytes and age, and per subject: on nats-server 2.9.10 RePublish gets slower as the
+ * stream fills (measured with thousands of channels: 100,000 stored → ~2,800 publishes/s;
+ * 5,000 → 6–8k/s per replica; docs/benchmarks.md), so the default buffer is small.
  */
 import { allSubjects } from './channels.js';
 import type { StreamConfig } from './config/index.js';
