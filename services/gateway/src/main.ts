@@ -51,7 +51,10 @@ const pool = new pg.Pool(config.postgres);
 pool.on('error', (err) => logger.error({ err }, 'Postgres pool error'));
 
 const nc = await connectNats(config.nats, `sluice-gateway ${hostname()}:${process.pid}`);
-const bus = new NatsBus(nc, logger, (up) => gateway?.metrics.natsConnected.set(up ? 1 : 0));
+const bus = new NatsBus(nc, logger, (up) => {
+  gateway?.metrics.natsConnected.set(up ? 1 : 0);
+  if (!up) gateway?.metrics.natsDisconnects.inc();
+});
 const replay = new JetStreamReplay({
   js: jetstream(nc),
   jsm: await jetstreamManager(nc, { checkAPI: false }),

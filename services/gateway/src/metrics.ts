@@ -55,6 +55,7 @@ export class GatewayMetrics {
   readonly eventLatency: Histogram;
   readonly reorderGaps: Counter;
   readonly filterDropped: Counter<'reason'>;
+  readonly natsDisconnects: Counter;
   readonly filterVariants: Counter;
 
   constructor(opts: { pool?: PoolStats; defaultMetrics?: boolean } = {}) {
@@ -185,6 +186,11 @@ export class GatewayMetrics {
       registers,
     });
 
+    this.natsDisconnects = new Counter({
+      name: 'sluice_gateway_nats_disconnects_total',
+      help: 'Times the NATS connection dropped (e.g. nats-server cut a slow consumer): events in between are lost for this pod',
+      registers,
+    });
     this.filterDropped = new Counter({
       name: 'sluice_gateway_filter_dropped_total',
       help: 'Deliveries of statuses withheld by filtering: relationship (block, mute, domain block), timeout or error (database too slow or failing: dropped for the recipients that needed a decision)',
