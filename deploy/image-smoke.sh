@@ -265,12 +265,15 @@ if (process.argv[2] === 'delete-stream') {
   const nc = await connect({ servers: env.NATS_URL.split(','), timeout: 5000 });
   try {
     const jsm = await jetstreamManager(nc);
-    await jsm.streams.delete(env.STREAM).then(
-      () => console.log(`deleted stream ${env.STREAM}`),
-      (err) => {
-        if (!/not found/i.test(String(err?.message))) throw err;
-      },
-    );
+    // Ingest creates the conduit and its replay stream (shared/src/stream.ts).
+    for (const name of [env.STREAM, `${env.STREAM}_REPLAY`]) {
+      await jsm.streams.delete(name).then(
+        () => console.log(`deleted stream ${name}`),
+        (err) => {
+          if (!/not found/i.test(String(err?.message))) throw err;
+        },
+      );
+    }
   } finally {
     await nc.close();
   }

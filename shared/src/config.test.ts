@@ -62,7 +62,7 @@ describe('config - defaults', () => {
       replicas: 1,
       maxAgeSeconds: 300,
       maxBytes: 256 * 1024 * 1024,
-      maxMsgs: 5000,
+      maxMsgs: 100_000,
       maxMsgsPerSubject: 1000,
       duplicateWindowSeconds: 30,
     });

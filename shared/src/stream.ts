@@ -1,10 +1,17 @@
 /**
- * The JetStream stream both services agree on (DESIGN decisions 2 and 3): a dedup conduit
- * that stores each Redis message once and republishes it to the `ev` subjects with its
- * sequence, and a short replay buffer for SSE `Last-Event-ID`. Retention is capped in
- * messages, bytes and age, and per subject: on nats-server 2.9.10 RePublish gets slower as the
- * stream fills (measured with thousands of channels: 100,000 stored → ~2,800 publishes/s;
- * 5,000 → 6–8k/s per replica; docs/benchmarks.md), so the default buffer is small.
+ * The two JetStream streams both services agree on (DESIGN decisions 2 and 3; why two:
+ * docs/streams.md).
+ *
+ * - The **conduit** (`SLUICE_STREAM_NAME`, subjects `<prefix>.in.>`): every ingest replica
+ *   publishes every Redis message with a deterministic `Nats-Msg-Id`; the stream stores each once
+ *   and RePublishes it to `<prefix>.ev.>` with its sequence (`Nats-Sequence`, the SSE `id:`) and
+ *   `Nats-Last-Sequence`. It keeps only the last {@link CONDUIT_MAX_MSGS} messages: on
+ *   nats-server 2.9.10 RePublish slows down as the stream fills (100,000 stored: ~2,800
+ *   publishes/s; 1,000: ~38,000/s with 3,000 channels; docs/benchmarks.md). Dedup does not need
+ *   the messages: ids are remembered for the duplicate window even after eviction.
+ * - The **replay buffer** (`<SLUICE_STREAM_NAME>_REPLAY`, subjects `<prefix>.ev.>`): captures the
+ *   republished events, headers included, with no RePublish and no dedup, so it can be large
+ *   (`SLUICE_STREAM_MAX_*`). Gateways read it for SSE `Last-Event-ID`.
  */
 import { allSubjects } from './channels.js';
 import type { StreamConfig } from './config/index.js';
@@ -27,6 +34,10 @@ export interface StreamDefinition {
   allow_direct: boolean;
 }
 
+/** Messages the conduit keeps: enough for in-flight publishes, small enough for fast RePublish. */
+export const CONDUIT_MAX_MSGS = 1000;
+
+/** The conduit: dedup across ingest replicas, and RePublish to the `ev` subjects. */
 export function streamDefinition(cfg: StreamConfig, prefix: string): StreamDefinition {
   return {
     name: cfg.name,
@@ -35,12 +46,38 @@ export function streamDefinition(cfg: StreamConfig, prefix: string): StreamDefin
     num_replicas: cfg.replicas,
     max_age: cfg.maxAgeSeconds * NS_PER_S,
     max_bytes: cfg.maxBytes,
-    max_msgs: cfg.maxMsgs,
-    max_msgs_per_subject: cfg.maxMsgsPerSubject,
+    max_msgs: CONDUIT_MAX_MSGS,
+    max_msgs_per_subject: -1,
     duplicate_window: cfg.duplicateWindowSeconds * NS_PER_S,
     discard: 'old',
     retention: 'limits',
     republish: { src: allSubjects(prefix, 'in'), dest: allSubjects(prefix, 'ev') },
+    allow_direct: true,
+  };
+}
+
+export function replayStreamName(cfg: StreamConfig): string {
+  return `${cfg.name}_REPLAY`;
+}
+
+/** The replay buffer: the republished `ev` events, kept for SSE `Last-Event-ID`. */
+export function replayStreamDefinition(
+  cfg: StreamConfig,
+  prefix: string,
+): Omit<StreamDefinition, 'republish'> {
+  return {
+    name: replayStreamName(cfg),
+    subjects: [allSubjects(prefix, 'ev')],
+    storage: cfg.storage,
+    num_replicas: cfg.replicas,
+    max_age: cfg.maxAgeSeconds * NS_PER_S,
+    max_bytes: cfg.maxBytes,
+    max_msgs: cfg.maxMsgs,
+    max_msgs_per_subject: cfg.maxMsgsPerSubject,
+    // Not used for dedup (the conduit did that); the server requires a window ≤ max_age.
+    duplicate_window: Math.min(cfg.maxAgeSeconds, 1) * NS_PER_S,
+    discard: 'old',
+    retention: 'limits',
     allow_direct: true,
   };
 }

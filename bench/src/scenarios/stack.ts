@@ -69,6 +69,8 @@ export async function startStack(env: BenchEnv, o: StackOptions, sampler: ProcSa
   const stop = async () => {
     await Promise.all(services.map((s) => stopService(s).catch(() => null)));
     await deleteStream(nc, stream);
+    // Ingest's replay stream beside the conduit (shared/src/stream.ts).
+    await deleteStream(nc, `${stream}_REPLAY`);
     await nc.close().catch(() => {});
     rmSync(root, { recursive: true, force: true });
   };

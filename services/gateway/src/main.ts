@@ -9,6 +9,7 @@ import {
   createLogger,
   type GatewayServiceConfig,
   loadConfig,
+  replayStreamName,
   startTelemetry,
   VERSION,
   withDotenv,
@@ -59,6 +60,7 @@ const replay = new JetStreamReplay({
   js: jetstream(nc),
   jsm: await jetstreamManager(nc, { checkAPI: false }),
   stream: config.stream.name,
+  replayStream: replayStreamName(config.stream),
   prefix: config.subjects.prefix,
   maxMsgsPerSubject: config.stream.maxMsgsPerSubject,
 });

@@ -111,7 +111,7 @@ export function streamConfig(env: Env): StreamConfig {
     replicas: int(env, 'SLUICE_STREAM_REPLICAS', 1, { min: 1, max: 5 }),
     maxAgeSeconds,
     maxBytes: int(env, 'SLUICE_STREAM_MAX_BYTES', 256 * 1024 * 1024, { min: 1024 * 1024 }),
-    maxMsgs: int(env, 'SLUICE_STREAM_MAX_MSGS', 5000, { min: 100 }),
+    maxMsgs: int(env, 'SLUICE_STREAM_MAX_MSGS', 100_000, { min: 100 }),
     maxMsgsPerSubject: int(env, 'SLUICE_STREAM_MAX_MSGS_PER_SUBJECT', 1000, { min: 1 }),
     duplicateWindowSeconds,
   };

@@ -1,18 +1,24 @@
 /**
- * Replay from the JetStream stream. nats-server 2.9 allows one filter subject per consumer, so
- * each channel gets its own ordered consumer starting at `from` on its `in` subject (where the
- * stream stores it), and the lists are merged by sequence.
+ * Replay from JetStream. The conduit stream numbers every event (`Nats-Sequence`, the SSE `id:`)
+ * but keeps only a few; the replay stream (`<stream>_REPLAY`) captures the republished events on
+ * their `ev` subjects, headers included, for `SLUICE_STREAM_MAX_AGE_SECONDS` and up to
+ * `SLUICE_STREAM_MAX_MSGS_PER_SUBJECT` per channel (shared/src/stream.ts). nats-server 2.9 allows
+ * one filter subject per consumer, so each channel is read by its own consumer and the lists are
+ * merged by conduit sequence.
  */
 import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
-import { channelToSubject } from '@sluice/shared';
+import { channelToSubject, readSequence } from '@sluice/shared';
 import { mergeBySequence, type ReplayRead, type ReplaySource, type StoredEvent } from './replay.js';
 
 export interface JetStreamReplayOptions {
   js: JetStreamClient;
   jsm: JetStreamManager;
+  /** The conduit stream: its last sequence is the newest SSE id. */
   stream: string;
+  /** The replay stream: what is read. */
+  replayStream: string;
   prefix: string;
-  /** The stream's `max_msgs_per_subject`: a channel holding that many may have lost older ones. */
+  /** The replay stream's `max_msgs_per_subject`: a channel holding that many may have lost older ones. */
   maxMsgsPerSubject: number;
   /** How long one fetch may wait for messages the consumer reported pending. */
   fetchTimeoutMs?: number;
@@ -22,45 +28,59 @@ export class JetStreamReplay implements ReplaySource {
   constructor(private readonly opts: JetStreamReplayOptions) {}
 
   async bounds(): Promise<{ first: number; last: number }> {
-    const info = await this.opts.jsm.streams.info(this.opts.stream);
-    return { first: info.state.first_seq, last: info.state.last_seq };
+    const { jsm, stream, replayStream } = this.opts;
+    const [conduit, replay] = await Promise.all([jsm.streams.info(stream), jsm.streams.info(replayStream)]);
+    const last = conduit.state.last_seq;
+    if (replay.state.messages === 0) return { first: last + 1, last };
+    const oldest = await jsm.streams.getMessage(replayStream, { seq: replay.state.first_seq });
+    const first = oldest ? readSequence(oldest.header) : null;
+    return { first: first ?? last + 1, last };
   }
 
   async read(channels: readonly string[], from: number, limit: number): Promise<ReplayRead> {
-    const reads = await Promise.all(channels.map((channel) => this.readChannel(channel, from, limit)));
-    const events = mergeBySequence(
+    const reads = await Promise.all(channels.map((channel) => this.readChannel(channel, from)));
+    const all = mergeBySequence(
       reads.map((r) => r.events),
-      limit,
+      Number.POSITIVE_INFINITY,
     );
-    const total = reads.reduce((n, r) => n + r.pending, 0);
-    const capped = reads.some((r) => r.pending >= this.opts.maxMsgsPerSubject);
-    return { events, complete: !capped && events.length === total };
+    const events = all.length > limit ? all.slice(0, limit) : all;
+    const complete = !reads.some((r) => r.capped) && events.length === all.length;
+    return { events, complete };
   }
 
   private async readChannel(
     channel: string,
     from: number,
-    limit: number,
-  ): Promise<{ events: StoredEvent[]; pending: number }> {
-    const { js, stream, prefix } = this.opts;
-    const consumer = await js.consumers.get(stream, {
-      filter_subjects: channelToSubject(prefix, 'in', channel),
-      opt_start_seq: from,
+  ): Promise<{ events: StoredEvent[]; capped: boolean }> {
+    const { js, replayStream, prefix } = this.opts;
+    const consumer = await js.consumers.get(replayStream, {
+      filter_subjects: channelToSubject(prefix, 'ev', channel),
     });
     const events: StoredEvent[] = [];
     try {
       const pending = (await consumer.info(true)).num_pending;
-      const wanted = Math.min(pending, limit);
-      if (wanted === 0) return { events, pending };
+      if (pending === 0) return { events, capped: false };
       const messages = await consumer.fetch({
-        max_messages: wanted,
+        max_messages: pending,
         expires: this.opts.fetchTimeoutMs ?? 2000,
       });
+      let oldest: number | null = null;
+      let seen = 0;
       for await (const m of messages) {
-        events.push({ seq: m.seq, channel, data: m.data, headers: m.headers });
-        if (events.length >= wanted || m.info.pending === 0) break;
+        seen++;
+        const seq = readSequence(m.headers);
+        if (seq !== null) {
+          oldest ??= seq;
+          if (seq >= from) events.push({ seq, channel, data: m.data, headers: m.headers });
+        }
+        if (seen >= pending || m.info.pending === 0) break;
       }
-      return { events, pending };
+      // Sorted by conduit sequence: RePublish may store two replicas' events slightly out of order.
+      events.sort((a, b) => a.seq - b.seq);
+      // The channel is full and its oldest kept event is newer than what the client needs: older
+      // ones were evicted.
+      const capped = pending >= this.opts.maxMsgsPerSubject && oldest !== null && oldest > from;
+      return { events, capped };
     } finally {
       consumer.delete().catch(() => {});
     }

@@ -1,6 +1,6 @@
 import { type JetStreamClient, type JetStreamManager, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { errors, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node';
-import { type Logger, type StreamConfig, streamDefinition } from '@sluice/shared';
+import { type Logger, replayStreamDefinition, type StreamConfig, streamDefinition } from '@sluice/shared';
 import type { IngestMetrics, PublishErrorKind } from '../metrics.js';
 import type { Outgoing, PublishAck, StreamBus } from './publisher.js';
 
@@ -61,18 +61,26 @@ export class JetStreamBus implements StreamBus {
     return 'other';
   }
 
-  /** Creates the stream, or updates it when its configuration differs (idempotent). */
+  /**
+   * Creates the streams, or updates them when their configuration differs (idempotent). The
+   * replay buffer first, so that it captures the conduit's very first republished event.
+   */
   async ensureStream(): Promise<void> {
     this.jsm ??= await jetstreamManager(this.nc, { timeout: this.timeoutMs });
-    const want = streamDefinition(this.stream, this.prefix);
+    await this.ensureOne(replayStreamDefinition(this.stream, this.prefix));
+    await this.ensureOne(streamDefinition(this.stream, this.prefix));
+  }
+
+  private async ensureOne(want: { name: string; subjects: string[]; storage: string }): Promise<void> {
+    const jsm = this.jsm!;
     let info: Awaited<ReturnType<JetStreamManager['streams']['info']>> | null = null;
     try {
-      info = await this.jsm.streams.info(want.name);
+      info = await jsm.streams.info(want.name);
     } catch (err) {
       if (!/stream not found/i.test(String((err as Error).message))) throw err;
     }
     if (!info) {
-      await this.jsm.streams.add(want as never);
+      await jsm.streams.add(want as never);
       this.metrics.streamCreated.inc();
       this.log.info({ stream: want.name, subjects: want.subjects }, 'Created JetStream stream');
       return;
@@ -89,7 +97,7 @@ export class JetStreamBus implements StreamBus {
         );
       }
       const { storage: _storage, ...updatable } = want;
-      await this.jsm.streams.update(want.name, updatable as never);
+      await jsm.streams.update(want.name, updatable as never);
       this.log.info({ stream: want.name }, 'Updated JetStream stream configuration');
     }
   }

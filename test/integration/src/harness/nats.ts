@@ -183,15 +183,27 @@ export async function streamInfo(nc: NatsConnection, stream: string): Promise<St
   }
 }
 
-/** Deletes a stream; no error if it does not exist. */
+/** The replay stream ingest creates beside the conduit `stream` (shared/src/stream.ts). */
+export function replayStreamOf(stream: string): string {
+  return `${stream}_REPLAY`;
+}
+
+/**
+ * Deletes a stream, and the replay stream ingest creates beside it; no error if they do not
+ * exist. Returns whether `stream` itself existed.
+ */
 export async function deleteStream(nc: NatsConnection, stream: string): Promise<boolean> {
   const jsm = await streamManager(nc);
-  try {
-    return await jsm.streams.delete(stream);
-  } catch (err) {
-    if (isNotFound(err)) return false;
-    throw err;
-  }
+  const remove = async (name: string) => {
+    try {
+      return await jsm.streams.delete(name);
+    } catch (err) {
+      if (isNotFound(err)) return false;
+      throw err;
+    }
+  };
+  if (!stream.endsWith('_REPLAY')) await remove(replayStreamOf(stream));
+  return remove(stream);
 }
 
 function isNotFound(err: unknown): boolean {

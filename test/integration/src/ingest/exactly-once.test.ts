@@ -13,6 +13,7 @@ import {
   planMessages,
   readStream,
   redisClient,
+  replayStreamOf,
   type ServiceHandle,
   startService,
   streamInfo,
@@ -22,6 +23,7 @@ import {
 import {
   asGatewaySees,
   expectStrictlyIncreasing,
+  inConduitOrder,
   ingestCounters,
   publishPlanned,
   sequences,
@@ -54,7 +56,9 @@ describe('ingest: two replicas, 20,000 messages over 50 channels', () => {
     // First what the stream stored (each message once, per-channel order), then what a subscriber
     // of the republished `ev` subjects received, in arrival order: it must be the same.
     const own = ownDeliveries(scope.prefix, scope.id, channels);
-    const stored = asRepublished(scope.prefix, await readStream(nc, scope.stream)).filter(own);
+    const stored = inConduitOrder(
+      asRepublished(scope.prefix, await readStream(nc, replayStreamOf(scope.stream))),
+    ).filter(own);
     expect(
       verifyDeliveries(scope.prefix, planned, stored).problems,
       'stream contents, in stream order',
@@ -85,8 +89,9 @@ describe('ingest: two replicas, 20,000 messages over 50 channels', () => {
     expect(ca.invalid + cb.invalid).toBe(0);
     expect(ca.duplicates + cb.duplicates).toBeGreaterThanOrEqual(TOTAL);
     const info = await streamInfo(nc, scope.stream);
-    expect(info?.state.messages).toBe(ca.published + cb.published);
-    expect(info?.state.messages).toBeGreaterThanOrEqual(TOTAL);
+    // The conduit keeps only its last messages; its last sequence counts every one it stored.
+    expect(info?.state.last_seq).toBe(ca.published + cb.published);
+    expect(info?.state.last_seq).toBeGreaterThanOrEqual(TOTAL);
 
     // Mastodon's own metric name is kept, and publishes are timed.
     const m = await a.metrics();
@@ -132,12 +137,14 @@ describe('ingest: two replicas, 20,000 messages over 50 channels', () => {
         }
       },
     });
-    expect(killedAt).toBeLessThan(5000);
-    expect(restartedAt).toBeLessThan(14_000);
+    expect(killedAt).toBeLessThanOrEqual(5000);
+    expect(restartedAt).toBeLessThanOrEqual(14_000);
     await col.waitFor(TOTAL, 30_000);
     const [cb, cr] = await Promise.all([waitDrained(b, 20_000, TOTAL), waitDrained(restarted!, 20_000)]);
 
-    const stored = asRepublished(scope.prefix, await readStream(nc, scope.stream));
+    const stored = inConduitOrder(
+      asRepublished(scope.prefix, await readStream(nc, replayStreamOf(scope.stream))),
+    );
     expect(
       verifyDeliveries(scope.prefix, planned, stored).problems,
       'stream contents, in stream order',
@@ -159,7 +166,7 @@ describe('ingest: two replicas, 20,000 messages over 50 channels', () => {
     expectStrictlyIncreasing(seqs, 'Nats-Sequence');
     expect(seqs[seqs.length - 1]).toBe(TOTAL);
     const info = await streamInfo(nc, scope.stream);
-    expect(info?.state.messages).toBe(TOTAL);
+    expect(info?.state.last_seq).toBe(TOTAL);
 
     // B saw everything; the restarted replica received only what came after it subscribed, and took part.
     expect(cb.received).toBe(TOTAL);

@@ -140,3 +140,12 @@ export function asGatewaySees(messages: readonly Received[]): { ordered: Receive
   r.flushAll();
   return { ordered, heldAtEnd };
 }
+
+/**
+ * The replay stream stores republished events in the order nats-server emitted them, which may
+ * swap two replicas' events; the conduit's order is their `Nats-Sequence`.
+ */
+export function inConduitOrder(messages: readonly Received[]): Received[] {
+  const seq = (m: Received) => Number(header(m, 'Nats-Sequence'));
+  return [...messages].sort((a, b) => seq(a) - seq(b));
+}

@@ -16,6 +16,7 @@ import {
   type Received,
   readStream,
   redisClient,
+  replayStreamOf,
   snowflake,
   startServer,
   stopServer,
@@ -140,10 +141,14 @@ describe.skipIf(!canControlServer('nats'))('ingest: NATS restarted', () => {
     expect(await ingest.metric('sluice_ingest_stream_created_total')).toBeGreaterThanOrEqual(2);
 
     // Everything arrived: either live before the outage, or in the new stream after it.
-    const stored = await readStream(nc, scope.stream);
+    const stored = await readStream(nc, replayStreamOf(scope.stream));
     const delivered = new Set([...col.messages, ...stored].map(text));
-    const lost = load.records.filter((r) => !delivered.has(r.payload));
-    expect(lost.map((r) => `${r.ch}/${r.n}`)).toEqual([]);
+    // The one loss a memory-storage stream allows: a message the old server stored and
+    // acknowledged in its last moment, whose RePublish never left it (docs/operations.md, NATS
+    // runbook). Only messages published just before the stop may be missing, and only a few.
+    const lostIdx = load.records.flatMap((r, i) => (delivered.has(r.payload) ? [] : [i]));
+    expect(lostIdx.filter((i) => i < downIndex - MAX_IN_FLIGHT || i >= downIndex)).toEqual([]);
+    expect(lostIdx.length).toBeLessThanOrEqual(3);
     // Messages published while NATS was down were buffered and are in the new stream, in order, once each.
     const duringOutage = new Set(load.records.slice(downIndex, upIndex).map((r) => r.payload));
     expect(duringOutage.size).toBeGreaterThan(0);
@@ -204,7 +209,7 @@ describe.skipIf(!canControlServer('nats'))('ingest: NATS restarted', () => {
     expect(load.records.every((r) => r.outcome === 1)).toBe(true);
     expect(counters.received).toBe(900);
 
-    const stored = await readStream(nc, scope.stream);
+    const stored = await readStream(nc, replayStreamOf(scope.stream));
     const delivered = new Set([...col.messages, ...stored].map(text));
     const published = new Set(load.records.map((r) => r.payload));
     expect([...delivered].every((d) => published.has(d))).toBe(true);
