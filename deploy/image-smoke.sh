@@ -234,7 +234,8 @@ APP="${STAGE_ROOT[$last_stage]}${workdir}"
 
 # ---- 3. runtime layout -----------------------------------------------------------------------
 step "3. runtime layout ($last_stage stage, WORKDIR $workdir): $(du -sh "$APP" | cut -f1)"
-GATEWAY_MAIN="${runtime_cmd[1]}"
+# CMD is ["node", <node flags…>, <script>]: the script is the last element.
+GATEWAY_MAIN="${runtime_cmd[${#runtime_cmd[@]}-1]}"
 INGEST_MAIN="services/ingest/dist/main.js"
 for f in "$GATEWAY_MAIN" "$INGEST_MAIN"; do
   [ -f "$APP/$f" ] || fail "the image has no $f"
