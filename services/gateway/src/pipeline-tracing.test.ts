@@ -7,12 +7,9 @@ import {
 } from '@opentelemetry/sdk-trace-base';
 import { channelToSubject } from '@sluice/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createFilter } from './filter/index.js';
-import { GatewayMetrics } from './metrics.js';
-import { Pipeline } from './pipeline.js';
-import { Hub, MemoryBus, MemoryHeaders, SubjectRegistry, Subscriber } from './subscribe/index.js';
-import { auth, memoryLogger, PREFIX } from './testing.js';
-import { Connections, MemorySink } from './write/index.js';
+import { MemoryHeaders } from './subscribe/index.js';
+import { auth, PREFIX, pipelineHarness } from './testing.js';
+import { MemorySink } from './write/index.js';
 
 const exporter = new InMemorySpanExporter();
 const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
@@ -26,25 +23,7 @@ afterAll(() => {
 
 describe('pipeline - delivery span', () => {
   it('is one span per event, a child of the traceparent, with recipients and dropped', () => {
-    const bus = new MemoryBus();
-    const { logger } = memoryLogger();
-    const metrics = new GatewayMetrics({ defaultMetrics: false });
-    let pipeline!: Pipeline;
-    const registry = new SubjectRegistry({
-      bus,
-      prefix: PREFIX,
-      logger,
-      onMessage: (c, m) => pipeline.deliver(c, m),
-    });
-    const hub = new Hub(registry);
-    const subscriber = new Subscriber({ hub, authoriser: {} as never, metrics, logger });
-    const connections = new Connections({ metrics, logger, sendBufferBytes: 1 << 20, onClosed: () => {} });
-    pipeline = new Pipeline({
-      hub,
-      filter: createFilter({ glitch: false }),
-      connections,
-      metrics,
-      logger,
+    const { bus, connections, subscriber } = pipelineHarness({
       tracer: provider.getTracer('gw'),
       tracing: true,
     });

@@ -1,13 +1,10 @@
-import { trace } from '@opentelemetry/api';
 import { channelToSubject } from '@sluice/shared';
 import { describe, expect, it, vi } from 'vitest';
-import { createFilter, type EventFilter, type FilterRequest } from './filter/index.js';
-import { GatewayMetrics } from './metrics.js';
+import type { EventFilter, FilterRequest } from './filter/index.js';
 import type { AuthContext, ResolvedStream, StreamOptions } from './model.js';
-import { Pipeline } from './pipeline.js';
-import { Hub, MemoryBus, MemoryHeaders, SubjectRegistry, Subscriber } from './subscribe/index.js';
-import { auth, memoryLogger, PREFIX } from './testing.js';
-import { type Connection, Connections, MemorySink } from './write/index.js';
+import { MemoryHeaders } from './subscribe/index.js';
+import { auth, PREFIX, pipelineHarness } from './testing.js';
+import { type Connection, MemorySink } from './write/index.js';
 
 const PLAIN: StreamOptions = {
   needsFiltering: false,
@@ -17,34 +14,7 @@ const PLAIN: StreamOptions = {
 };
 
 function setup(extra: EventFilter[] = []) {
-  const bus = new MemoryBus();
-  const { logger } = memoryLogger();
-  const metrics = new GatewayMetrics({ defaultMetrics: false });
-  let pipeline!: Pipeline;
-  const registry = new SubjectRegistry({
-    bus,
-    prefix: PREFIX,
-    logger,
-    onMessage: (c, m) => pipeline.deliver(c, m),
-  });
-  const hub = new Hub(registry);
-  const subscriber = new Subscriber({ hub, authoriser: {} as never, metrics, logger });
-  const connections = new Connections({
-    metrics,
-    logger,
-    sendBufferBytes: 1 << 20,
-    onClosed: (c) => subscriber.release(c),
-  });
-  const filter = createFilter({ glitch: false, extra });
-  pipeline = new Pipeline({
-    hub,
-    filter,
-    connections,
-    metrics,
-    logger,
-    tracer: trace.getTracer('t'),
-    tracing: false,
-  });
+  const { bus, metrics, connections, subscriber, pipeline } = pipelineHarness({ filters: extra });
   const open = (type: 'websocket' | 'eventsource', who: Partial<AuthContext> = {}) => {
     const sink = new MemorySink(type);
     const conn = connections.create(sink, auth(who), 'r');

@@ -4,13 +4,23 @@
  */
 
 import { Writable } from 'node:stream';
-import { trace } from '@opentelemetry/api';
+import { type Tracer, trace } from '@opentelemetry/api';
 import { channelToSubject, createLogger, type GatewayConfig, type Logger } from '@sluice/shared';
 import { MemoryAuthStore } from './authorise/index.js';
-import type { EventFilter } from './filter/index.js';
+import { createFilter, type EventFilter } from './filter/index.js';
 import { Gateway } from './gateway.js';
+import { GatewayMetrics } from './metrics.js';
 import type { AuthContext } from './model.js';
-import { MemoryBus, MemoryHeaders, MemoryReplay } from './subscribe/index.js';
+import { Pipeline } from './pipeline.js';
+import {
+  Hub,
+  MemoryBus,
+  MemoryHeaders,
+  MemoryReplay,
+  SubjectRegistry,
+  Subscriber,
+} from './subscribe/index.js';
+import { Connections } from './write/index.js';
 
 export const PREFIX = 'test';
 
@@ -140,4 +150,41 @@ export async function startTestGateway(
       await new Promise<void>((r) => gateway.server.close(() => r()));
     },
   };
+}
+
+/**
+ * The pipeline on memory seams, without HTTP: bus → registry → hub → pipeline → connections.
+ * Shared by the pipeline's unit tests, its tracing test and its micro-benchmark.
+ */
+export function pipelineHarness(
+  opts: { filters?: EventFilter[]; sendBufferBytes?: number; tracer?: Tracer; tracing?: boolean } = {},
+) {
+  const bus = new MemoryBus();
+  const { logger } = memoryLogger();
+  const metrics = new GatewayMetrics({ defaultMetrics: false });
+  let pipeline!: Pipeline;
+  const registry = new SubjectRegistry({
+    bus,
+    prefix: PREFIX,
+    logger,
+    onMessage: (c, m) => pipeline.deliver(c, m),
+  });
+  const hub = new Hub(registry);
+  const subscriber = new Subscriber({ hub, authoriser: {} as never, metrics, logger });
+  const connections = new Connections({
+    metrics,
+    logger,
+    sendBufferBytes: opts.sendBufferBytes ?? 1 << 20,
+    onClosed: (c) => subscriber.release(c),
+  });
+  pipeline = new Pipeline({
+    hub,
+    filter: createFilter({ glitch: false, ...(opts.filters ? { extra: opts.filters } : {}) }),
+    connections,
+    metrics,
+    logger,
+    tracer: opts.tracer ?? trace.getTracer('test'),
+    tracing: opts.tracing ?? false,
+  });
+  return { bus, logger, metrics, registry, hub, subscriber, connections, pipeline };
 }
