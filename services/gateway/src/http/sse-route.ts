@@ -57,7 +57,8 @@ export class SseRoute {
       logger.error({ err, requestId: ctx.requestId }, err instanceof Error ? err.message : String(err));
       return sendError(res, err);
     }
-    if (res.destroyed || res.writableEnded) return 499;
+    const socket = res.socket;
+    if (res.destroyed || res.writableEnded || !socket) return 499;
     // Express: a valid stream path with another method passes authentication, then finds no route.
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       expressNotFound(req, res, ctx.path);
@@ -65,7 +66,7 @@ export class SseRoute {
     }
     if (this.opts.isDraining()) return sendError(res, new StreamingError(Errors.Draining));
 
-    const conn = connections.create(new SseSink(res), auth, ctx.requestId);
+    const conn = connections.create(new SseSink(res, socket), auth, ctx.requestId);
     subscriber.openSystem(conn);
     res.once('close', () => connections.close(conn, 'gone'));
 

@@ -3,6 +3,7 @@
  * `stream` query parameter as a first subscribe, then `subscribe` / `unsubscribe` messages.
  * Listeners are shared functions (the connection hangs off the socket), not closures per socket.
  */
+import type { Duplex } from 'node:stream';
 import { CloseCode, type Logger, publicError } from '@sluice/shared';
 import type { RawData, WebSocket } from 'ws';
 import type { Query } from '../authorise/index.js';
@@ -49,9 +50,9 @@ export class WsSessions {
     };
   }
 
-  open(ws: Socket, auth: AuthContext, requestId: string, query: Query): Connection {
+  open(ws: Socket, socket: Duplex, auth: AuthContext, requestId: string, query: Query): Connection {
     const { connections, subscriber } = this.opts;
-    const conn = connections.create(new WsSink(ws), auth, requestId);
+    const conn = connections.create(new WsSink(ws, socket), auth, requestId);
     ws[kConn] = conn;
     ws.on('message', this.onMessage);
     ws.on('close', this.onClose);

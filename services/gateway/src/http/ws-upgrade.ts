@@ -87,7 +87,7 @@ export class WsUpgrade {
         { requestId, accountId: auth.accountId },
         'Authenticated request & upgraded to WebSocket connection',
       );
-      this.opts.sessions.open(ws, auth, requestId, query);
+      this.opts.sessions.open(ws, socket, auth, requestId, query);
     });
     return 101;
   }

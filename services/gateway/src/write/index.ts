@@ -7,3 +7,4 @@ export type { EndReason, Sink } from './sink.js';
 export { MemorySink } from './sink-memory.js';
 export { SseSink } from './sink-sse.js';
 export { WsSink } from './sink-ws.js';
+export { TurnCork } from './turn-cork.js';

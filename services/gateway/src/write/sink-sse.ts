@@ -1,38 +1,38 @@
 import type { ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { EndReason, Sink } from './sink.js';
+import { TurnCork } from './turn-cork.js';
 
 const THUMP = Buffer.from(':thump\n\n');
 
-/** Server-Sent Events over a `node:http` response (headers already written by the route). */
+/**
+ * Server-Sent Events over a `node:http` response (headers already written by the route).
+ * `node:http` leaves a socket that is already corked alone, so a turn's events (each a chunk of
+ * the chunked response) leave in one kernel write, see `turn-cork.ts`.
+ */
 export class SseSink implements Sink {
   readonly type = 'eventsource' as const;
+  private readonly cork: TurnCork;
 
-  constructor(private readonly res: ServerResponse) {}
+  constructor(
+    private readonly res: ServerResponse,
+    socket: Socket,
+  ) {
+    this.cork = new TurnCork(socket);
+  }
 
   buffered(): number {
-    // Outgoing data not yet written to the socket plus the socket's own queue.
-    return this.res.writableLength;
+    return this.cork.unread();
   }
 
   write(frame: Buffer): void {
+    this.cork.hold();
     this.res.write(frame);
-    this.flush();
   }
 
   heartbeat(): void {
+    this.cork.hold();
     this.res.write(THUMP);
-    this.flush();
-  }
-
-  /**
-   * `node:http` corks the socket until the next tick on every response write; a burst written in
-   * one tick would then count as unsent in {@link buffered} and could cut off a client that reads
-   * perfectly well. Uncorking hands each frame to the kernel at once, as `ws` does, so the bound
-   * measures only what the client has not taken.
-   */
-  private flush(): void {
-    const socket = this.res.socket;
-    if (socket && socket.writableCorked > 0) socket.uncork();
   }
 
   end(_reason: EndReason): void {

@@ -1,27 +1,64 @@
+import type { Duplex } from 'node:stream';
 import { CloseCode } from '@sluice/shared';
 import { WebSocket } from 'ws';
+import { wsTextFrame } from '../encode/index.js';
 import type { EndReason, Sink } from './sink.js';
+import { TurnCork } from './turn-cork.js';
 
-/** Frames are JSON text: send as text frames even though they are Buffers. */
-const TEXT = { binary: false } as const;
 const EMPTY = Buffer.alloc(0);
 
-/** A `ws` WebSocket (no compression, `noServer`). */
+/**
+ * Wire frames by message: every recipient of an event is handed the same message Buffer (built
+ * once per label, see `encode/frames.ts`), so its wire frame is built once too. The last one is
+ * kept apart because consecutive writes are nearly always the same message.
+ */
+const wireFrames = new WeakMap<Buffer, Buffer>();
+let lastMessage: Buffer | undefined;
+let lastWire: Buffer | undefined;
+
+function wire(message: Buffer): Buffer {
+  if (message === lastMessage) return lastWire!;
+  let frame = wireFrames.get(message);
+  if (frame === undefined) {
+    frame = wsTextFrame(message);
+    wireFrames.set(message, frame);
+  }
+  lastMessage = message;
+  lastWire = frame;
+  return frame;
+}
+
+/**
+ * A `ws` WebSocket (`noServer`, no compression). Messages go to the socket as ready-made wire
+ * frames; `ws` keeps the handshake, the reading side, pings and close frames. That is safe
+ * because without permessage-deflate `ws` writes its own frames straight to the socket too, so
+ * both kinds of writes stay in order.
+ */
 export class WsSink implements Sink {
   readonly type = 'websocket' as const;
+  private readonly cork: TurnCork;
 
-  constructor(private readonly ws: WebSocket) {}
-
-  buffered(): number {
-    return this.ws.bufferedAmount;
+  constructor(
+    private readonly ws: WebSocket,
+    private readonly socket: Duplex,
+  ) {
+    this.cork = new TurnCork(socket);
   }
 
-  write(frame: Buffer): void {
-    if (this.ws.readyState === WebSocket.OPEN) this.ws.send(frame, TEXT);
+  buffered(): number {
+    return this.cork.unread();
+  }
+
+  write(message: Buffer): void {
+    if (!this.isOpen()) return;
+    this.cork.hold();
+    this.socket.write(wire(message));
   }
 
   heartbeat(): void {
-    if (this.ws.readyState === WebSocket.OPEN) this.ws.ping(EMPTY, false);
+    if (!this.isOpen()) return;
+    this.cork.hold();
+    this.ws.ping(EMPTY, false);
   }
 
   end(reason: EndReason): void {
@@ -38,6 +75,6 @@ export class WsSink implements Sink {
   }
 
   isOpen(): boolean {
-    return this.ws.readyState === WebSocket.OPEN;
+    return this.ws.readyState === WebSocket.OPEN && this.socket.writable;
   }
 }
