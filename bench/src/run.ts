@@ -38,6 +38,7 @@ options (override the scenario's values):
   --no-write           do not write bench/results/<scenario>-<date>.json
   --out DIR            write the results file into DIR instead of bench/results
   --service-env K=V    extra environment for the services (repeatable), e.g. SLUICE_STREAM_MAX_MSGS=5000
+  --node-arg FLAG      extra node flag for the services (repeatable), e.g. --node-arg=--trace-gc
   --wait-quiet S       first wait up to S s until the machine is idle (< 25% of one core busy over 3 s)
   --gateway-main PATH  --ingest-main PATH   run another build (e.g. the base branch's dist/main.js)
 cleanup: remove the Postgres rows of earlier runs that were killed before cleaning up`;
@@ -95,6 +96,7 @@ async function main(): Promise<number> {
       out: { type: 'string' },
       'wait-quiet': { type: 'string' },
       'service-env': { type: 'string', multiple: true },
+      'node-arg': { type: 'string', multiple: true },
       'gateway-main': { type: 'string' },
       'ingest-main': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
@@ -162,7 +164,10 @@ async function main(): Promise<number> {
     env,
     run,
     logDir,
-    nodeArgs: values.profile ? ['--cpu-prof', `--cpu-prof-dir=${logDir}`] : [],
+    nodeArgs: [
+      ...(values.profile ? ['--cpu-prof', `--cpu-prof-dir=${logDir}`] : []),
+      ...(values['node-arg'] ?? []),
+    ],
     log,
     mains,
     serviceEnv: Object.fromEntries(

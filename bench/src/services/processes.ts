@@ -42,6 +42,12 @@ export function serviceBuilt(main: string): boolean {
   return existsSync(main);
 }
 
+/** Node flags each service runs with when deployed (Dockerfile CMD, Helm chart, `npm start`). */
+const DEPLOYED_NODE_FLAGS: Record<ServiceKind, readonly string[]> = {
+  gateway: ['--max-semi-space-size=8'],
+  ingest: [],
+};
+
 const children = new Set<ChildProcess>();
 process.once('exit', () => {
   for (const c of children) c.kill('SIGKILL');
@@ -61,7 +67,7 @@ export async function startService(
   mkdirSync(logDir, { recursive: true });
   const logFile = join(logDir, `${name}.log`);
   const log = createWriteStream(logFile);
-  const child = spawn(process.execPath, [...nodeArgs, main], {
+  const child = spawn(process.execPath, [...DEPLOYED_NODE_FLAGS[kind], ...nodeArgs, main], {
     cwd: REPO_ROOT,
     env: { ...env, [portVar]: String(port) },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -4,29 +4,12 @@ import { WebSocket } from 'ws';
 import { wsTextFrame } from '../encode/index.js';
 import type { EndReason, Sink } from './sink.js';
 import { TurnCork } from './turn-cork.js';
+import { WireCache } from './wire-cache.js';
 
 const EMPTY = Buffer.alloc(0);
 
-/**
- * Wire frames by message: every recipient of an event is handed the same message Buffer (built
- * once per label, see `encode/frames.ts`), so its wire frame is built once too. The last one is
- * kept apart because consecutive writes are nearly always the same message.
- */
-const wireFrames = new WeakMap<Buffer, Buffer>();
-let lastMessage: Buffer | undefined;
-let lastWire: Buffer | undefined;
-
-function wire(message: Buffer): Buffer {
-  if (message === lastMessage) return lastWire!;
-  let frame = wireFrames.get(message);
-  if (frame === undefined) {
-    frame = wsTextFrame(message);
-    wireFrames.set(message, frame);
-  }
-  lastMessage = message;
-  lastWire = frame;
-  return frame;
-}
+/** Every recipient of a message shares its wire frame. */
+const wire = new WireCache(wsTextFrame);
 
 /**
  * A `ws` WebSocket (`noServer`, no compression). Messages go to the socket as ready-made wire
@@ -52,7 +35,7 @@ export class WsSink implements Sink {
   write(message: Buffer): void {
     if (!this.isOpen()) return;
     this.cork.hold();
-    this.socket.write(wire(message));
+    this.socket.write(wire.get(message));
   }
 
   heartbeat(): void {

@@ -1,0 +1,226 @@
+/**
+ * Memory per idle connection, by transport, on the gateway's memory seams (no Redis, NATS or
+ * PostgreSQL involved), to see where `t3`'s bytes go:
+ *
+ *   node --expose-gc --max-semi-space-size=8 bench/dist/memory/conn-memory.js [--count 4000] [--snapshot DIR]
+ *
+ * (with `NATS_URL` from `.run/env` the gateway subscribes real NATS, one subscription per channel)
+ *
+ * The gateway (`services/gateway/dist/testing.js`) runs in this process; the clients run in a
+ * child process so that their objects do not count. After each batch (WebSocket `user` streams,
+ * then SSE `user` streams, kept open) it runs a full GC and reads RSS and the V8 heap; with
+ * `--snapshot` it writes a heap snapshot at the end (open it in Chrome DevTools, Memory tab).
+ * Prints JSON and one human line.
+ */
+import { fork } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
+import { request } from 'node:http';
+import { join, resolve } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { fileURLToPath } from 'node:url';
+import { getHeapSnapshot } from 'node:v8';
+import { connect } from '@nats-io/transport-node';
+import { trace } from '@opentelemetry/api';
+import { createLogger } from '@sluice/shared';
+import { WebSocket } from 'ws';
+
+type Kind = 'websocket' | 'eventsource';
+
+const here = fileURLToPath(import.meta.url);
+const REPO_ROOT = resolve(here, '../../../..');
+
+function arg(name: string): string | undefined {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? process.argv[i + 1] : undefined;
+}
+
+/** Child: opens `count` connections of `kind` and reports when all are open; keeps them. */
+async function clients(): Promise<void> {
+  const keep: unknown[] = [];
+  process.on('message', async (m: { kind: Kind; count: number; port: number; offset: number }) => {
+    let opened = 0;
+    let failed = 0;
+    await new Promise<void>((done) => {
+      let started = 0;
+      const next = () => {
+        while (started < m.count && started - opened - failed < 200) {
+          const token = `tok-${m.offset + started}`;
+          started++;
+          const ok = () => {
+            opened++;
+            if (opened + failed === m.count) done();
+            else next();
+          };
+          const fail = () => {
+            failed++;
+            if (opened + failed === m.count) done();
+            else next();
+          };
+          if (m.kind === 'websocket') {
+            const ws = new WebSocket(
+              `ws://127.0.0.1:${m.port}/api/v1/streaming?stream=user&access_token=${token}`,
+              {
+                perMessageDeflate: false,
+              },
+            );
+            ws.once('open', ok);
+            ws.once('error', fail);
+            keep.push(ws);
+          } else {
+            const req = request({
+              host: '127.0.0.1',
+              port: m.port,
+              path: '/api/v1/streaming/user',
+              agent: false,
+              headers: { Authorization: `Bearer ${token}`, Accept: 'text/event-stream' },
+            });
+            req.once('response', (res) => {
+              res.resume();
+              if (res.statusCode === 200) ok();
+              else fail();
+            });
+            req.once('error', fail);
+            req.end();
+            keep.push(req);
+          }
+        }
+      };
+      next();
+    });
+    process.send!({ opened, failed });
+  });
+}
+
+interface Reading {
+  rssKb: number;
+  heapUsedKb: number;
+  heapTotalKb: number;
+  externalKb: number;
+}
+
+async function settle(): Promise<Reading> {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (!gc) throw new Error('run with node --expose-gc');
+  for (let i = 0; i < 3; i++) {
+    gc();
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  const m = process.memoryUsage();
+  return {
+    rssKb: m.rss / 1024,
+    heapUsedKb: m.heapUsed / 1024,
+    heapTotalKb: m.heapTotal / 1024,
+    externalKb: m.external / 1024,
+  };
+}
+
+/** The gateway's modules, from its build (the bench does not depend on the gateway package). */
+async function gatewayModule<T>(path: string): Promise<T> {
+  return (await import(join(REPO_ROOT, 'services/gateway/dist', path))) as T;
+}
+
+/**
+ * A gateway as in production but on memory seams for auth: one account and token per client
+ * (`tok-<i>`), so every connection holds its own channels as in `t3`. With `NATS_URL` set the
+ * bus is real NATS (each channel a NATS subscription, as in production); otherwise memory.
+ */
+async function startGateway(count: number): Promise<{ port: number; close: () => Promise<void> }> {
+  type Ctor = new (...args: unknown[]) => unknown;
+  const testing = await gatewayModule<{
+    gatewayConfig: () => object;
+    memoryStore: () => { addToken: (t: object) => unknown };
+  }>('testing.js');
+  const { Gateway } = await gatewayModule<{ Gateway: Ctor }>('gateway.js');
+  const { MemoryBus, NatsBus } = await gatewayModule<{ MemoryBus: Ctor; NatsBus: Ctor }>(
+    'subscribe/index.js',
+  );
+  // Logs are written and dropped, as a gateway writing to stdout would (the test harness's own
+  // logger keeps every line, which would count as connection memory).
+  const logger = createLogger({ name: 'streaming', level: 'info', destination: { write: () => {} } });
+  const store = testing.memoryStore();
+  for (let i = 0; i < 2 * count; i++) {
+    store.addToken({
+      token: `tok-${i}`,
+      id: String(100_000 + i),
+      accountId: String(500_000 + i),
+      scopes: 'read',
+    });
+  }
+  const natsUrl = process.env['NATS_URL'];
+  const nc = natsUrl ? await connect({ servers: natsUrl.split(','), name: 'sluice-conn-memory' }) : null;
+  const bus = nc ? new NatsBus(nc, logger) : new MemoryBus();
+  const gateway = new Gateway({
+    gateway: testing.gatewayConfig(),
+    interest: { snapshotMs: 60_000 },
+    prefix: `connmem_${process.pid}`,
+    logger,
+    bus,
+    store,
+    tracer: trace.getTracer('conn-memory'),
+    tracing: false,
+    gatewayId: 'conn-memory',
+  }) as { start: () => Promise<string>; stop: () => void; server: import('node:http').Server };
+  const where = await gateway.start();
+  return {
+    port: Number(where.split(':').pop()),
+    close: async () => {
+      gateway.stop();
+      gateway.server.closeAllConnections();
+      await nc?.close();
+    },
+  };
+}
+
+async function main(): Promise<void> {
+  const count = Number(arg('count') ?? 4000);
+  const snapshotDir = arg('snapshot');
+  const gw = await startGateway(count);
+  const child = fork(here, ['--role', 'clients'], { stdio: 'inherit' });
+  const open = (kind: Kind) =>
+    new Promise<{ opened: number; failed: number }>((res) => {
+      child.once('message', (m) => res(m as { opened: number; failed: number }));
+      child.send({ kind, count, port: gw.port, offset: kind === 'websocket' ? 0 : count });
+    });
+  const readings: Record<string, Reading> = { baseline: await settle() };
+  const opened: Record<string, number> = {};
+  for (const kind of ['websocket', 'eventsource'] as const) {
+    const r = await open(kind);
+    opened[kind] = r.opened;
+    readings[kind] = await settle();
+  }
+  const per = (from: Reading, to: Reading, n: number) => ({
+    rssKb: round((to.rssKb - from.rssKb) / n),
+    heapUsedKb: round((to.heapUsedKb - from.heapUsedKb) / n),
+    heapTotalKb: round((to.heapTotalKb - from.heapTotalKb) / n),
+    externalKb: round((to.externalKb - from.externalKb) / n),
+  });
+  const result = {
+    count,
+    opened,
+    node: process.version,
+    execArgv: process.execArgv,
+    readings,
+    perConnection: {
+      websocket: per(readings['baseline']!, readings['websocket']!, opened['websocket']!),
+      eventsource: per(readings['websocket']!, readings['eventsource']!, opened['eventsource']!),
+    },
+  };
+  if (snapshotDir) {
+    const file = join(snapshotDir, `gateway-${Date.now()}.heapsnapshot`);
+    await pipeline(getHeapSnapshot(), createWriteStream(file));
+    (result as Record<string, unknown>)['snapshot'] = file;
+  }
+  console.log(JSON.stringify(result));
+  const p = result.perConnection;
+  console.log(
+    `conn-memory: per WebSocket ${p.websocket.rssKb} KB RSS (${p.websocket.heapUsedKb} KB heap used, ${p.websocket.heapTotalKb} KB heap total); per SSE ${p.eventsource.rssKb} KB RSS (${p.eventsource.heapUsedKb} KB heap used, ${p.eventsource.heapTotalKb} KB heap total); ${count} of each`,
+  );
+  child.kill();
+  await gw.close();
+  process.exit(0);
+}
+
+const round = (n: number) => Math.round(n * 100) / 100;
+
+if (arg('role') === 'clients') void clients();
+else void main();
