@@ -437,6 +437,12 @@ describe('config - gateway section', () => {
     expect(g.filterTimeoutMs).toBe(250);
     expect(gateway({ SLUICE_DRAIN_SECONDS: '0' }).gateway.drainMs).toBe(0);
   });
+
+  it('SLUICE_GAP_REPAIR_MAX_EVENTS: 10,000 by default, 0 turns gap repair off', () => {
+    expect(gateway({}).gateway.gapRepairMaxEvents).toBe(10_000);
+    expect(gateway({ SLUICE_GAP_REPAIR_MAX_EVENTS: '0' }).gateway.gapRepairMaxEvents).toBe(0);
+    expect(gateway({ SLUICE_GAP_REPAIR_MAX_EVENTS: '250' }).gateway.gapRepairMaxEvents).toBe(250);
+  });
 });
 
 describe('config - invalid values name the variable', () => {
@@ -456,6 +462,8 @@ describe('config - invalid values name the variable', () => {
     ['SLUICE_SEND_BUFFER_BYTES', '1k', gateway],
     ['SLUICE_AUTH_BATCH_MAX', '0', gateway],
     ['SLUICE_WS_PING_MS', 'soon', gateway],
+    ['SLUICE_GAP_REPAIR_MAX_EVENTS', '-1', gateway],
+    ['SLUICE_GAP_REPAIR_MAX_EVENTS', 'lots', gateway],
     ['REDIS_PORT', 'six', ingest],
     ['REDIS_DB', '-1', ingest],
     [

@@ -70,6 +70,45 @@ describe('reorder - per-subject stream order from Nats-Last-Sequence', () => {
     expect(out).toEqual([['a', 1]]);
   });
 
+  it('reports the last delivered sequence and hands held messages over without delivering them', () => {
+    const { r, out, gaps, advance } = harness(100);
+    expect(r.lastDelivered('a')).toBeUndefined();
+    r.push('a', { seq: 2, lastSeq: 0 }, 2);
+    r.push('a', { seq: 6, lastSeq: 5 }, 6);
+    r.push('a', { seq: 4, lastSeq: 3 }, 4);
+    expect(r.lastDelivered('a')).toBe(2);
+    expect(r.takeHeld('a').map((h) => [h.seq, h.lastSeq, h.item])).toEqual([
+      [4, 3, 4],
+      [6, 5, 6],
+    ]);
+    expect(r.heldCount()).toBe(0);
+    // The hold was cancelled: nothing is released or reported later.
+    advance(500);
+    expect(out).toEqual([['a', 2]]);
+    expect(gaps).toEqual([]);
+    expect(r.takeHeld('none')).toEqual([]);
+  });
+
+  it('skipTo gives up on known-lost predecessors and releases what waited for them', () => {
+    const { r, out, gaps } = harness();
+    r.push('a', { seq: 1, lastSeq: 0 }, 1);
+    r.push('a', { seq: 7, lastSeq: 5 }, 7);
+    r.push('a', { seq: 9, lastSeq: 7 }, 9);
+    expect(out).toEqual([['a', 1]]);
+    r.skipTo('a', 5);
+    expect(out).toEqual([
+      ['a', 1],
+      ['a', 7],
+      ['a', 9],
+    ]);
+    expect(gaps).toEqual([]);
+    // A subject never seen starts its chain there.
+    r.skipTo('b', 10);
+    expect(r.lastDelivered('b')).toBe(10);
+    r.push('b', { seq: 12, lastSeq: 10 }, 12);
+    expect(out.at(-1)).toEqual(['b', 12]);
+  });
+
   it('property: any arrival permutation of a subject chain is delivered in stream order', () => {
     fc.assert(
       fc.property(

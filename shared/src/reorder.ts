@@ -85,6 +85,41 @@ export class SubjectReorderer<T> {
     for (const [subject, st] of this.subjects) this.flushHeld(subject, st);
   }
 
+  /** The highest sequence delivered on a subject; undefined before its first sequenced message. */
+  lastDelivered(subject: string): number | undefined {
+    return this.subjects.get(subject)?.last;
+  }
+
+  /**
+   * Removes a subject's held messages (ascending) without delivering them, and cancels their
+   * hold: the caller delivers them itself (gap repair after a lost connection).
+   */
+  takeHeld(subject: string): (Sequenced & { item: T })[] {
+    const st = this.subjects.get(subject);
+    if (!st) return [];
+    if (st.timer) {
+      this.clearTimer(st.timer);
+      st.timer = null;
+    }
+    const held = st.held;
+    st.held = [];
+    return held;
+  }
+
+  /**
+   * The subject's messages up to `seq` will not come (known lost): stop waiting for them and
+   * release what they held back.
+   */
+  skipTo(subject: string, seq: number): void {
+    const st = this.subjects.get(subject);
+    if (!st) {
+      this.subjects.set(subject, { last: seq, held: [], timer: null });
+      return;
+    }
+    if (seq > st.last) st.last = seq;
+    this.release(subject, st);
+  }
+
   /** Messages currently waiting for a predecessor. */
   heldCount(): number {
     let n = 0;

@@ -22,6 +22,7 @@ import { GatewayMetrics, type PoolStats } from './metrics.js';
 import { Pipeline } from './pipeline.js';
 import {
   type Bus,
+  GapRepair,
   Hub,
   InterestAnnouncer,
   type ReplaySource,
@@ -60,6 +61,8 @@ export class Gateway {
   readonly interest: InterestAnnouncer;
   readonly subscriber: Subscriber;
   readonly pipeline: Pipeline;
+  /** Refills what NATS lost while disconnected; absent without replay or with the limit at 0. */
+  readonly gapRepair: GapRepair | undefined;
   private draining = false;
   private drained: Promise<void> | undefined;
 
@@ -159,7 +162,22 @@ export class Gateway {
       logger,
     });
 
-    bus.onReconnect(() => this.interest.snapshot());
+    this.gapRepair =
+      deps.replay && cfg.gapRepairMaxEvents > 0
+        ? new GapRepair({
+            registry: this.registry,
+            source: deps.replay,
+            bus,
+            metrics,
+            logger,
+            maxEvents: cfg.gapRepairMaxEvents,
+          })
+        : undefined;
+    bus.onDisconnect(() => this.gapRepair?.disconnected());
+    bus.onReconnect(() => {
+      this.interest.snapshot();
+      void this.gapRepair?.reconnected();
+    });
   }
 
   /** Starts keep-alive and interest snapshots, then listens. Resolves to the address. */

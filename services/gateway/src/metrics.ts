@@ -57,6 +57,9 @@ export class GatewayMetrics {
   readonly filterDropped: Counter<'reason'>;
   readonly natsDisconnects: Counter;
   readonly filterVariants: Counter;
+  readonly gapRepairs: Counter;
+  readonly gapRepairedEvents: Counter;
+  readonly gapRepairsIncomplete: Counter<'reason'>;
 
   constructor(opts: { pool?: PoolStats; defaultMetrics?: boolean } = {}) {
     this.registry = new Registry();
@@ -188,7 +191,7 @@ export class GatewayMetrics {
 
     this.natsDisconnects = new Counter({
       name: 'sluice_gateway_nats_disconnects_total',
-      help: 'Times the NATS connection dropped (e.g. nats-server cut a slow consumer): events in between are lost for this pod',
+      help: 'Times the NATS connection dropped (e.g. nats-server cut a slow consumer): events in between are fetched again from the replay stream (sluice_gateway_gap_*)',
       registers,
     });
     this.filterDropped = new Counter({
@@ -203,6 +206,22 @@ export class GatewayMetrics {
       registers,
     });
     for (const reason of ['relationship', 'timeout', 'error']) this.filterDropped.labels(reason).inc(0);
+    this.gapRepairs = new Counter({
+      name: 'sluice_gateway_gap_repairs_total',
+      help: 'Repairs started after a NATS reconnect: the events published while disconnected are read from the replay stream and delivered',
+      registers,
+    });
+    this.gapRepairedEvents = new Counter({
+      name: 'sluice_gateway_gap_repaired_events_total',
+      help: 'Events missed while NATS was disconnected and delivered by a gap repair',
+      registers,
+    });
+    this.gapRepairsIncomplete = new Counter({
+      name: 'sluice_gateway_gap_repairs_incomplete_total',
+      help: 'Gap repairs that could not deliver every missed event: evicted (no longer in the replay buffer), limit (SLUICE_GAP_REPAIR_MAX_EVENTS reached), error (NATS or the replay stream failed or timed out)',
+      labelNames: ['reason'],
+      registers,
+    });
     this.reorderGaps = new Counter({
       name: 'sluice_gateway_reorder_gaps_total',
       help: 'Events released without their predecessor on the channel after the reorder hold (lost or evicted predecessor)',
@@ -230,6 +249,9 @@ export class GatewayMetrics {
     this.natsConnected.set(0);
     this.draining.set(0);
     this.reorderGaps.inc(0);
+    this.gapRepairs.inc(0);
+    this.gapRepairedEvents.inc(0);
+    for (const r of ['evicted', 'limit', 'error']) this.gapRepairsIncomplete.labels(r).inc(0);
     for (const r of ['replayed', 'partial', 'current', 'too_old', 'ahead', 'error'])
       this.resumes.labels(r).inc(0);
     for (const r of ['no_payload', 'no_recipients']) this.eventsDropped.labels(r).inc(0);

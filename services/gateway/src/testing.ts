@@ -52,6 +52,7 @@ export function gatewayConfig(over: Partial<GatewayConfig> = {}): GatewayConfig 
     filterCacheMs: 600_000,
     filterCacheAccounts: 1000,
     filterTimeoutMs: 2000,
+    gapRepairMaxEvents: 10_000,
     ...over,
   };
 }

@@ -67,6 +67,11 @@ export interface GatewayConfig {
   filterCacheMs: number;
   /** Most accounts whose keyword filters are cached. */
   filterCacheAccounts: number;
+  /**
+   * Most stored events delivered by one gap repair after a NATS reconnect (0: no repair, events
+   * published while the connection was down are lost for this pod).
+   */
+  gapRepairMaxEvents: number;
 }
 
 export interface Config {
@@ -158,6 +163,7 @@ function gatewaySection(env: Env): GatewayConfig {
     filterTimeoutMs: seconds(env, 'SLUICE_FILTER_TIMEOUT_SECONDS', 2),
     filterCacheMs: seconds(env, 'SLUICE_FILTER_CACHE_SECONDS', 600, 0),
     filterCacheAccounts: int(env, 'SLUICE_FILTER_CACHE_ACCOUNTS', 100_000, { min: 1 }),
+    gapRepairMaxEvents: int(env, 'SLUICE_GAP_REPAIR_MAX_EVENTS', 10_000, { min: 0, max: 1_000_000 }),
   };
 }
 

@@ -16,6 +16,10 @@ export class MemoryHeaders implements HeaderSource {
   set(name: string, value: string): void {
     this.map.set(name.toLowerCase(), value);
   }
+  /** A copy with `extra` set as well. */
+  with(extra: Record<string, string>): MemoryHeaders {
+    return new MemoryHeaders({ ...Object.fromEntries(this.map), ...extra });
+  }
 }
 
 /** An in-process bus: synchronous delivery, records what was published. */
@@ -23,6 +27,7 @@ export class MemoryBus implements Bus {
   readonly published: { subject: string; data: Uint8Array }[] = [];
   connected = true;
   private readonly subs = new Map<string, Set<(msg: BusMessage) => void>>();
+  private readonly disconnectListeners: (() => void)[] = [];
   private readonly reconnectListeners: (() => void)[] = [];
   /** Total subscribe calls (tests check refcounting). */
   subscribeCalls = 0;
@@ -76,11 +81,22 @@ export class MemoryBus implements Bus {
     return this.connected;
   }
 
+  onDisconnect(listener: () => void): void {
+    this.disconnectListeners.push(listener);
+  }
+
   onReconnect(listener: () => void): void {
     this.reconnectListeners.push(listener);
   }
 
+  /** The connection drops (tests then record lost events in the replay only, without `emit`). */
+  disconnect(): void {
+    this.connected = false;
+    for (const l of this.disconnectListeners) l();
+  }
+
   reconnect(): void {
+    this.connected = true;
     for (const l of this.reconnectListeners) l();
   }
 }

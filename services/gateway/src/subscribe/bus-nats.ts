@@ -8,6 +8,7 @@ import type { Bus, BusMessage, BusSubscription } from './bus.js';
  */
 export class NatsBus implements Bus {
   private connected = true;
+  private readonly disconnectListeners: (() => void)[] = [];
   private readonly reconnectListeners: (() => void)[] = [];
 
   constructor(
@@ -42,6 +43,10 @@ export class NatsBus implements Bus {
     return this.connected && !this.nc.isClosed();
   }
 
+  onDisconnect(listener: () => void): void {
+    this.disconnectListeners.push(listener);
+  }
+
   onReconnect(listener: () => void): void {
     this.reconnectListeners.push(listener);
   }
@@ -53,6 +58,7 @@ export class NatsBus implements Bus {
         this.connected = false;
         this.onConnectedChange?.(false);
         this.logger.warn({ server: s.server }, 'NATS disconnected');
+        for (const l of this.disconnectListeners) l();
       } else if (s.type === 'reconnect') {
         this.connected = true;
         this.onConnectedChange?.(true);

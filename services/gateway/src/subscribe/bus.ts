@@ -20,6 +20,11 @@ export interface Bus {
   /** Resolves once the server has processed everything sent so far (subscriptions included). */
   flush(): Promise<void>;
   isConnected(): boolean;
+  /**
+   * Called when the connection drops, before anything of the next connection arrives (what is
+   * published meanwhile is lost: `gap-repair.ts` fetches it again).
+   */
+  onDisconnect(listener: () => void): void;
   /** Called after each reconnect (subscriptions are restored by the client). */
   onReconnect(listener: () => void): void;
 }

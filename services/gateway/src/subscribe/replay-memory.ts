@@ -1,5 +1,12 @@
 import type { HeaderSource } from '@sluice/shared';
-import { mergeBySequence, type ReplayRead, type ReplaySource, type StoredEvent } from './replay.js';
+import { MemoryHeaders } from './bus-memory.js';
+import {
+  type GapReader,
+  mergeBySequence,
+  type ReplayRead,
+  type ReplaySource,
+  type StoredEvent,
+} from './replay.js';
 
 /** A stream in memory: append events, trim the head to simulate retention. */
 export class MemoryReplay implements ReplaySource {
@@ -8,15 +15,28 @@ export class MemoryReplay implements ReplaySource {
   perChannelCap = Number.POSITIVE_INFINITY;
   private nextSeq = 1;
   private firstSeq = 1;
+  /** The last sequence appended per channel (`Nats-Last-Sequence` of the next one). */
+  private readonly lastByChannel = new Map<string, number>();
   fail: Error | null = null;
   reads = 0;
 
+  /**
+   * Stores an event as the replay stream would: with its conduit sequence and, for
+   * `MemoryHeaders`, a copy of the headers carrying `Nats-Sequence` and `Nats-Last-Sequence`.
+   */
   append(channel: string, data: string | Uint8Array, headers?: HeaderSource): StoredEvent {
+    const seq = this.nextSeq++;
+    const lastSeq = this.lastByChannel.get(channel) ?? 0;
+    this.lastByChannel.set(channel, seq);
     const e: StoredEvent = {
-      seq: this.nextSeq++,
+      seq,
+      lastSeq,
       channel,
       data: typeof data === 'string' ? Buffer.from(data) : data,
-      headers,
+      headers:
+        headers instanceof MemoryHeaders
+          ? headers.with({ 'Nats-Sequence': String(seq), 'Nats-Last-Sequence': String(lastSeq) })
+          : headers,
     };
     this.events.push(e);
     const same = this.events.filter((x) => x.channel === channel);
@@ -42,5 +62,19 @@ export class MemoryReplay implements ReplaySource {
     const capped = lists.some((l) => l.length >= this.perChannelCap);
     const events = mergeBySequence(lists, limit);
     return { events, complete: !capped && events.length === lists.reduce((n, l) => n + l.length, 0) };
+  }
+
+  async gapReader(_floor: number): Promise<GapReader> {
+    if (this.fail) throw this.fail;
+    return {
+      first: this.firstSeq,
+      last: this.nextSeq - 1,
+      read: async (channel, after, limit) => {
+        if (this.fail) throw this.fail;
+        this.reads++;
+        const all = this.events.filter((e) => e.channel === channel && e.seq > after);
+        return { events: all.slice(0, limit), complete: all.length <= limit };
+      },
+    };
   }
 }

@@ -11,6 +11,12 @@ export interface StoredEvent {
   readonly channel: string;
   readonly data: Uint8Array;
   readonly headers?: HeaderSource | undefined;
+  /**
+   * The previous sequence on the same channel (`Nats-Last-Sequence`); 0 or absent when unknown
+   * (the conduit no longer held it). A repaired event whose predecessor is neither delivered nor
+   * read was evicted.
+   */
+  readonly lastSeq?: number | undefined;
 }
 
 export interface ReplayRead {
@@ -31,6 +37,25 @@ export interface ReplaySource {
    * at the time of the call.
    */
   read(channels: readonly string[], from: number, limit: number): Promise<ReplayRead>;
+  /**
+   * Gap repair (`gap-repair.ts`): prepares reading what was stored after `floor`, the newest
+   * sequence this pod received before its connection dropped.
+   */
+  gapReader(floor: number): Promise<GapReader>;
+}
+
+export interface GapReader {
+  /** The oldest sequence the buffer still holds: a gap that began before it is partly gone. */
+  readonly first: number;
+  /** The newest sequence stored; below the floor, the stream was recreated meanwhile. */
+  readonly last: number;
+  /**
+   * Stored events of one channel with sequence > `after`, ascending, at most `limit`, up to the
+   * stream's end at the time of the call. The search may start around the floor: events stored
+   * well before it (received before the gap) can be left out. `complete` is false when `limit`
+   * cut the list.
+   */
+  read(channel: string, after: number, limit: number): Promise<ReplayRead>;
 }
 
 /** Merges per-channel ascending lists into one ascending list of at most `limit`. */

@@ -7,5 +7,6 @@ export * from './postgres.js';
 export * from './prom.js';
 export * from './redis.js';
 export * from './service.js';
+export * from './tcp-proxy.js';
 export * from './wait.js';
 export * from './workload.js';
