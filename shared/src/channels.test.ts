@@ -12,6 +12,7 @@ import {
   MAX_SUBJECT_BYTES,
   type SubjectKind,
   subjectToChannel,
+  systemSubjects,
   tokensToChannel,
   validatePrefix,
 } from './channels.js';
@@ -444,6 +445,33 @@ describe('channels - helpers', () => {
     expect(interestSubject('sluice')).toBe('sluice.ctl.interest');
     for (const kind of KINDS)
       expect(subjectMatches(allSubjects('sluice', kind), interestSubject('sluice'))).toBe(false);
+  });
+
+  it('systemSubjects match exactly the subjects of system channels', () => {
+    fc.assert(
+      fc.property(prefixArb, kindArb, idArb, nastyArb, (prefix, kind, id, nasty) => {
+        const matches = (channel: string) =>
+          systemSubjects(prefix, kind).some((f) =>
+            subjectMatches(f, channelToSubject(prefix, kind, channel)),
+          );
+        for (const channel of [`timeline:access_token:${id}`, `timeline:system:${id}`]) {
+          expect(isSystemChannel(channel)).toBe(true);
+          expect(matches(channel)).toBe(true);
+        }
+        for (const channel of [
+          `timeline:${id}`,
+          `timeline:${id}:notifications`,
+          `timeline:list:${id}`,
+          `timeline:direct:${id}`,
+          `timeline:hashtag:${nasty}`,
+          'timeline:public',
+          `timeline:access_token:${nasty}x`,
+          nasty,
+        ]) {
+          expect(matches(channel)).toBe(isSystemChannel(channel));
+        }
+      }),
+    );
   });
 
   it('isSystemChannel', () => {

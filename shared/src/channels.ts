@@ -159,7 +159,21 @@ export function interestSubject(prefix: string): string {
   return `${prefix}.ctl.interest`;
 }
 
-/** True for the per-connection control channels that carry `kill` / `filters_changed`. */
+/**
+ * The two subject filters covering every system channel of a kind, e.g.
+ * `sluice.ev.access_token.*` and `sluice.ev.system.*` (see {@link isSystemChannel}).
+ */
+export function systemSubjects(prefix: string, kind: SubjectKind): [string, string] {
+  return [`${prefix}.${kind}.access_token.*`, `${prefix}.${kind}.system.*`];
+}
+
+const SYSTEM_CHANNEL = /^timeline:(?:access_token|system):[0-9]+$/;
+
+/**
+ * True for the per-connection control channels that carry `kill` / `filters_changed`
+ * (`timeline:access_token:<id>`, `timeline:system:<id>`; their subjects are what
+ * {@link systemSubjects} covers).
+ */
 export function isSystemChannel(channel: string): boolean {
-  return channel.startsWith('timeline:access_token:') || channel.startsWith('timeline:system:');
+  return SYSTEM_CHANNEL.test(channel);
 }

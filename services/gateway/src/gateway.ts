@@ -87,7 +87,7 @@ export class Gateway {
       logger,
       onMessage: (channel, msg) => this.pipeline.deliver(channel, msg),
       onFirstUse: (channel) => this.interest.added(channel),
-      onCount: (n) => metrics.setSubscriptions(n),
+      onCount: (channels, subscriptions) => metrics.setSubscriptions(channels, subscriptions),
       onGap: (channel, held) => {
         metrics.reorderGaps.inc();
         logger.warn({ channel, held }, 'Predecessor of an event never arrived; delivering without it');

@@ -80,7 +80,7 @@ export class GatewayMetrics {
     });
     this.redisSubscriptions = new Gauge({
       name: 'redis_subscriptions',
-      help: 'The number of Redis channels the streaming server is subscribed to (Sluice: NATS subjects held)',
+      help: 'The number of Redis channels the streaming server is subscribed to (Sluice: channels held)',
       registers,
     });
     this.redisMessagesReceived = new Counter({
@@ -122,7 +122,7 @@ export class GatewayMetrics {
 
     this.natsSubscriptions = new Gauge({
       name: 'sluice_gateway_nats_subscriptions',
-      help: 'Core NATS subscriptions held by this gateway (one per subject)',
+      help: 'Core NATS subscriptions held by this gateway (one per channel, plus two wildcards for all system channels)',
       registers,
     });
     this.natsConnected = new Gauge({
@@ -258,9 +258,8 @@ export class GatewayMetrics {
     for (const op of ['add', 'snapshot']) this.interestMessages.labels(op).inc(0);
   }
 
-  /** Keeps Mastodon's gauge and ours in step. */
-  setSubscriptions(n: number): void {
-    this.redisSubscriptions.set(n);
-    this.natsSubscriptions.set(n);
+  setSubscriptions(channels: number, natsSubscriptions: number): void {
+    this.redisSubscriptions.set(channels);
+    this.natsSubscriptions.set(natsSubscriptions);
   }
 }

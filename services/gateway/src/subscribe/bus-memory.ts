@@ -26,13 +26,13 @@ export class MemoryHeaders implements HeaderSource {
 export class MemoryBus implements Bus {
   readonly published: { subject: string; data: Uint8Array }[] = [];
   connected = true;
-  private readonly subs = new Map<string, Set<(msg: BusMessage) => void>>();
+  private readonly subs = new Map<string, Set<(msg: BusMessage, subject: string) => void>>();
   private readonly disconnectListeners: (() => void)[] = [];
   private readonly reconnectListeners: (() => void)[] = [];
   /** Total subscribe calls (tests check refcounting). */
   subscribeCalls = 0;
 
-  subscribe(subject: string, onMessage: (msg: BusMessage) => void): BusSubscription {
+  subscribe(subject: string, onMessage: (msg: BusMessage, subject: string) => void): BusSubscription {
     this.subscribeCalls++;
     let set = this.subs.get(subject);
     if (!set) {
@@ -55,8 +55,11 @@ export class MemoryBus implements Bus {
 
   /** Delivers a message to the subscribers of `subject`, as NATS would. */
   emit(subject: string, data: Uint8Array | string, headers?: Record<string, string> | HeaderSource): void {
-    const set = this.subs.get(subject);
-    if (!set) return;
+    const targets = [...(this.subs.get(subject) ?? [])];
+    for (const [filter, set] of this.subs) {
+      if (filter !== subject && isWildcard(filter) && subjectMatches(filter, subject)) targets.push(...set);
+    }
+    if (targets.length === 0) return;
     const msg: BusMessage = {
       data: typeof data === 'string' ? Buffer.from(data) : data,
       headers:
@@ -68,7 +71,7 @@ export class MemoryBus implements Bus {
               ? headers
               : new MemoryHeaders(headers),
     };
-    for (const cb of [...set]) cb(msg);
+    for (const cb of targets) cb(msg, subject);
   }
 
   subjects(): string[] {
@@ -99,6 +102,21 @@ export class MemoryBus implements Bus {
     this.connected = true;
     for (const l of this.reconnectListeners) l();
   }
+}
+
+function isWildcard(filter: string): boolean {
+  return filter.split('.').some((t) => t === '*' || t === '>');
+}
+
+/** NATS subject matching: `*` is one token, a final `>` one or more. */
+function subjectMatches(filter: string, subject: string): boolean {
+  const f = filter.split('.');
+  const s = subject.split('.');
+  for (let i = 0; i < f.length; i++) {
+    if (f[i] === '>') return i === f.length - 1 && s.length > i;
+    if (i >= s.length || (f[i] !== '*' && f[i] !== s[i])) return false;
+  }
+  return f.length === s.length;
 }
 
 function isSource(h: Record<string, string> | HeaderSource): h is HeaderSource {

@@ -19,14 +19,14 @@ export class NatsBus implements Bus {
     void this.watch();
   }
 
-  subscribe(subject: string, onMessage: (msg: BusMessage) => void): BusSubscription {
+  subscribe(subject: string, onMessage: (msg: BusMessage, subject: string) => void): BusSubscription {
     return this.nc.subscribe(subject, {
       callback: (err, msg) => {
         if (err) {
           this.logger.error({ err, subject }, `Error subscribing to ${subject}`);
           return;
         }
-        onMessage(msg);
+        onMessage(msg, msg.subject);
       },
     });
   }

@@ -14,8 +14,11 @@ export interface BusSubscription {
 }
 
 export interface Bus {
-  /** One subscription on an exact subject; `onMessage` runs synchronously per message. */
-  subscribe(subject: string, onMessage: (msg: BusMessage) => void): BusSubscription;
+  /**
+   * One subscription on a subject, NATS wildcards allowed; `onMessage` runs synchronously per
+   * message, with the subject it was published on.
+   */
+  subscribe(subject: string, onMessage: (msg: BusMessage, subject: string) => void): BusSubscription;
   publish(subject: string, data: Uint8Array): void;
   /** Resolves once the server has processed everything sent so far (subscriptions included). */
   flush(): Promise<void>;

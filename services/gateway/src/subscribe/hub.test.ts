@@ -13,17 +13,27 @@ function setup() {
   const received: [string, string][] = [];
   const firstUses: string[] = [];
   let count = 0;
+  let subscriptions = 0;
   const registry = new SubjectRegistry({
     bus,
     prefix: PREFIX,
     logger,
     onMessage: (channel, msg) => received.push([channel, Buffer.from(msg.data).toString()]),
     onFirstUse: (c) => firstUses.push(c),
-    onCount: (n) => {
-      count = n;
+    onCount: (channels, subs) => {
+      count = channels;
+      subscriptions = subs;
     },
   });
-  return { bus, registry, hub: new Hub(registry), received, firstUses, count: () => count };
+  return {
+    bus,
+    registry,
+    hub: new Hub(registry),
+    received,
+    firstUses,
+    count: () => count,
+    subscriptions: () => subscriptions,
+  };
 }
 
 const sub = (channels: string[], system = false) => ({ channels, system }) as unknown as Subscription;
@@ -55,6 +65,31 @@ describe('subscribe - one bus subscription per subject, refcounted', () => {
     hub.remove(c);
     expect(bus.subjects()).toEqual([]);
     expect(count()).toBe(0);
+  });
+
+  it('holds every system channel through two wildcard subscriptions, routed by subject', () => {
+    const { bus, hub, received, firstUses, count, subscriptions } = setup();
+    const alice = sub(['timeline:access_token:11', 'timeline:system:101'], true);
+    const bob = sub(['timeline:access_token:15', 'timeline:system:102'], true);
+    hub.add(alice);
+    hub.add(bob);
+    hub.add(sub(['timeline:public']));
+    expect(bus.subjects().sort()).toEqual(['test.ev.access_token.*', 'test.ev.public', 'test.ev.system.*']);
+    expect(bus.subscribeCalls).toBe(3);
+    expect([count(), subscriptions()]).toEqual([5, 3]);
+    expect(firstUses).toEqual(['timeline:public']);
+    bus.emit('test.ev.access_token.15', 'kill-bob');
+    bus.emit('test.ev.access_token.99', 'kill-someone-elsewhere');
+    bus.emit('test.ev.system.101', 'filters-alice');
+    expect(received).toEqual([
+      ['timeline:access_token:15', 'kill-bob'],
+      ['timeline:system:101', 'filters-alice'],
+    ]);
+    hub.remove(alice);
+    expect(bus.subjects()).toContain('test.ev.system.*');
+    hub.remove(bob);
+    expect(bus.subjects()).toEqual(['test.ev.public']);
+    expect([count(), subscriptions()]).toEqual([1, 1]);
   });
 
   it('routes bus messages to the channel', () => {

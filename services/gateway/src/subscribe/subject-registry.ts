@@ -7,6 +7,12 @@
  * ingest replicas' messages out of stream order, and `Nats-Last-Sequence` lets us restore each
  * channel's order (holding a message at most `reorderHoldMs` for its predecessor).
  *
+ * System channels (`kill` / `filters_changed`, two per connection) are the exception: two
+ * wildcard subscriptions cover all of them, held while any is. Each NATS subscription costs the
+ * client ~1.2 KB of heap, so per-connection subscriptions were a third of an idle connection's
+ * memory (docs/benchmarks.md); these events are rare and small, so receiving every account's
+ * costs little.
+ *
  * Gap repair (driven by `gap-repair.ts`): when the bus connection drops, `suspend` records each
  * held channel's position (the last sequence delivered) and from then on queues its live messages;
  * `resume` delivers the channel's stored events after that position, then the queued live ones,
@@ -20,6 +26,8 @@ import {
   readSequenced,
   type Sequenced,
   SubjectReorderer,
+  subjectToChannel,
+  systemSubjects,
 } from '@sluice/shared';
 import type { Bus, BusMessage, BusSubscription } from './bus.js';
 import type { StoredEvent } from './replay.js';
@@ -32,8 +40,8 @@ export interface SubjectRegistryOptions {
   onMessage: (channel: string, msg: BusMessage) => void;
   /** A (non-system) channel gained its first holder on this process. */
   onFirstUse?: (channel: string) => void;
-  /** The number of held subjects changed. */
-  onCount?: (n: number) => void;
+  /** The number of held channels, or of bus subscriptions, changed. */
+  onCount?: (channels: number, subscriptions: number) => void;
   /** How long a message may wait for its predecessor on the same channel (default 100 ms). */
   reorderHoldMs?: number;
   /** A predecessor never came: `held` messages were released after the hold. */
@@ -80,8 +88,16 @@ export interface ResumeOutcome {
   readonly missing: boolean;
 }
 
+/** A system channel's stand-in for its own subscription: the shared wildcards carry it. */
+const VIA_WILDCARD: BusSubscription = { unsubscribe: () => {} };
+
 export class SubjectRegistry {
   private readonly entries = new Map<string, Entry>();
+  /** The wildcard subscriptions of the system channels, while any system channel is held. */
+  private systemSubs: BusSubscription[] | null = null;
+  private systemHeld = 0;
+  /** Bus subscriptions of single channels (the system wildcards not counted). */
+  private ownSubs = 0;
   private readonly reorder: SubjectReorderer<BusMessage>;
   /** The highest sequence received on any channel. */
   private newest = 0;
@@ -109,8 +125,9 @@ export class SubjectRegistry {
       repairedMax: 0,
     };
     this.entries.set(channel, entry);
-    entry.sub = this.subscribe(channel, entry);
-    this.opts.onCount?.(this.entries.size);
+    entry.sub = isSystemChannel(channel) ? this.holdSystem() : this.subscribe(channel, entry);
+    if (entry.sub !== null && entry.sub !== VIA_WILDCARD) this.ownSubs++;
+    this.reportCount();
     if (!isSystemChannel(channel)) this.opts.onFirstUse?.(channel);
   }
 
@@ -119,11 +136,15 @@ export class SubjectRegistry {
     if (!entry) return;
     if (--entry.refs > 0) return;
     this.entries.delete(channel);
-    entry.sub?.unsubscribe();
+    if (entry.sub === VIA_WILDCARD) this.releaseSystem();
+    else if (entry.sub !== null) {
+      entry.sub.unsubscribe();
+      this.ownSubs--;
+    }
     entry.gap = null;
     entry.repaired = null;
     this.reorder.forget(channel);
-    this.opts.onCount?.(this.entries.size);
+    this.reportCount();
   }
 
   refs(channel: string): number {
@@ -224,19 +245,53 @@ export class SubjectRegistry {
       );
       return null;
     }
-    const reorder = this.reorder;
-    return this.opts.bus.subscribe(subject, (msg) => {
-      const pos = readSequenced(msg.headers);
-      if (pos !== null && pos.seq > this.newest) this.newest = pos.seq;
-      if (entry.gap !== null) {
-        entry.gap.queue.push({ pos, msg });
-        return;
-      }
-      if (entry.repaired !== null && pos !== null) {
-        if (entry.repaired.has(pos.seq)) return;
-        if (pos.seq > entry.repairedMax) entry.repaired = null;
-      }
-      reorder.push(channel, pos, msg);
-    });
+    return this.opts.bus.subscribe(subject, (msg) => this.receive(channel, entry, msg));
+  }
+
+  private reportCount(): void {
+    this.opts.onCount?.(this.entries.size, this.ownSubs + (this.systemSubs?.length ?? 0));
+  }
+
+  /** One message of a held channel: queued during a gap, skipped if a repair delivered it. */
+  private receive(channel: string, entry: Entry, msg: BusMessage): void {
+    const pos = readSequenced(msg.headers);
+    if (pos !== null && pos.seq > this.newest) this.newest = pos.seq;
+    if (entry.gap !== null) {
+      entry.gap.queue.push({ pos, msg });
+      return;
+    }
+    if (entry.repaired !== null && pos !== null) {
+      if (entry.repaired.has(pos.seq)) return;
+      if (pos.seq > entry.repairedMax) entry.repaired = null;
+    }
+    this.reorder.push(channel, pos, msg);
+  }
+
+  private holdSystem(): BusSubscription {
+    if (this.systemHeld++ === 0) {
+      const onMessage = (msg: BusMessage, subject: string) => this.receiveSystem(msg, subject);
+      this.systemSubs = systemSubjects(this.opts.prefix, 'ev').map((s) =>
+        this.opts.bus.subscribe(s, onMessage),
+      );
+    }
+    return VIA_WILDCARD;
+  }
+
+  private releaseSystem(): void {
+    if (--this.systemHeld > 0) return;
+    for (const sub of this.systemSubs ?? []) sub.unsubscribe();
+    this.systemSubs = null;
+  }
+
+  /** Every account's system events arrive here; only this pod's channels go on. */
+  private receiveSystem(msg: BusMessage, subject: string): void {
+    let channel: string;
+    try {
+      channel = subjectToChannel(this.opts.prefix, subject).channel;
+    } catch {
+      return;
+    }
+    const entry = this.entries.get(channel);
+    if (entry !== undefined) this.receive(channel, entry, msg);
   }
 }
