@@ -3,13 +3,13 @@
  * msg-id) → publish (JetStream, ordered, bounded). Invalid input is counted and logged with
  * its channel, then skipped; it never stops the messages behind it.
  */
-import { headers as natsHeaders } from '@nats-io/transport-node';
 import { context, type Span, SpanKind, SpanStatusCode, type Tracer, trace } from '@opentelemetry/api';
 import { channelToSubject, injectTrace, type Logger, messageId, writeHeaders } from '@sluice/shared';
 import type { IngestMetrics, InvalidReason } from './metrics.js';
 import { normalise } from './normalise/normalise.js';
 import type { OccurrenceCounter } from './normalise/occurrences.js';
 import type { Publisher } from './publish/publisher.js';
+import { WireHeaders } from './publish/wire-headers.js';
 import type { MessageHandler } from './receive/source.js';
 
 export interface PipelineDeps {
@@ -54,8 +54,9 @@ export function createPipeline(deps: PipelineDeps): MessageHandler {
     const env = n.envelope;
     if (env.data.byteLength > limit) return skip('too_large', channel, env.data.byteLength);
 
-    const h = natsHeaders();
-    writeHeaders(h, env, deps.occurrences.idFor(messageId(channel, raw)));
+    const msgId = deps.occurrences.idFor(messageId(channel, raw));
+    const h = new WireHeaders();
+    writeHeaders(h, env, msgId);
     let span: Span | null = null;
     if (tracer) {
       span = tracer.startSpan('sluice.ingest publish', {
@@ -74,7 +75,7 @@ export function createPipeline(deps: PipelineDeps): MessageHandler {
     publisher.enqueue({
       subject,
       data: env.data,
-      msgId: h.get('Nats-Msg-Id'),
+      msgId,
       headers: h,
       receivedAt,
       ...(span
