@@ -61,8 +61,14 @@ export class Publisher {
   private queue: Outgoing[] = [];
   private head = 0;
   private queuedBytes = 0;
-  /** In-flight messages in send order, with their outcome once settled. */
-  private window: { msg: Outgoing; state: 'pending' | 'ok' | 'failed' }[] = [];
+  /**
+   * In-flight messages in send order, with their outcome once settled, from `windowHead` on.
+   * Acknowledged slots leave from the front by moving `windowHead`, and the array is compacted
+   * now and then: a `splice(0, n)` per acknowledgement (V8 does not always trim an array's front
+   * in place, and then moves all of it) was 3% of ingest's busy time in a t5 profile.
+   */
+  private window: ({ msg: Outgoing; state: 'pending' | 'ok' | 'failed' } | undefined)[] = [];
+  private windowHead = 0;
   private inFlight = 0;
   private recovering = false;
   private lastError: PublishErrorKind | null = null;
@@ -203,9 +209,14 @@ export class Publisher {
   private settled(): void {
     this.inFlight--;
     // Drop acknowledged slots from the front; keep order for anything behind a pending one.
-    let i = 0;
-    while (i < this.window.length && this.window[i]!.state === 'ok') i++;
-    if (i > 0) this.window.splice(0, i);
+    const w = this.window;
+    let i = this.windowHead;
+    while (i < w.length && w[i]!.state === 'ok') w[i++] = undefined;
+    this.windowHead = i;
+    if (i > 1024 && i * 2 > w.length) {
+      this.window = w.slice(i);
+      this.windowHead = 0;
+    }
     if (this.recovering) {
       if (this.inFlight === 0) this.requeueFailed();
       return;
@@ -215,8 +226,13 @@ export class Publisher {
 
   /** All in-flight publishes settled after a failure: put the failed ones back, in order. */
   private requeueFailed(): void {
-    const failed = this.window.filter((s) => s.state === 'failed').map((s) => s.msg);
+    const failed: Outgoing[] = [];
+    for (let i = this.windowHead; i < this.window.length; i++) {
+      const slot = this.window[i]!;
+      if (slot.state === 'failed') failed.push(slot.msg);
+    }
     this.window = [];
+    this.windowHead = 0;
     const rest = this.queue.slice(this.head);
     this.queue = failed.concat(rest);
     this.head = 0;
