@@ -198,6 +198,8 @@ else
     'env.PORT=5000' \
     'env.DB_SSLMODE=maybe' \
     'env.LOG_LEVEL=verbose' \
+    'env.SLUICE_GAP_REPAIR_MAX_EVENTS=2000000' \
+    'env.SLUICE_GAP_REPAIR_MAX_EVENTS=-1' \
     'secrets.env.SECRET_KEY_BASE=x' \
     'gateway.replicaCount=two' \
     'gateway.drainSeconds=-1' \
