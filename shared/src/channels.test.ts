@@ -11,8 +11,8 @@ import {
   isSystemChannel,
   MAX_SUBJECT_BYTES,
   type SubjectKind,
+  sharedSubject,
   subjectToChannel,
-  systemSubjects,
   tokensToChannel,
   validatePrefix,
 } from './channels.js';
@@ -100,6 +100,7 @@ const nastyArb = fc.string({
     fc.string({ unit: 'grapheme', minLength: 1, maxLength: 1 }),
   ),
 });
+const USER = /^timeline:[0-9]+(:notifications)?$/;
 const idArb = fc.bigInt({ min: 0n, max: 2n ** 64n }).map(String);
 
 describe('channels - property: every channel maps to a valid subject and back', () => {
@@ -142,7 +143,7 @@ describe('channels - property: every channel maps to a valid subject and back', 
     fc.assert(
       fc.property(prefixArb, kindArb, idArb, (prefix, kind, id) => {
         const cases: [string, string][] = [
-          [`timeline:${id}`, `user.${id}`],
+          [`timeline:${id}`, `user.${id}.home`],
           [`timeline:${id}:notifications`, `user.${id}.notifications`],
           [`timeline:list:${id}`, `list.${id}`],
           [`timeline:direct:${id}`, `direct.${id}`],
@@ -252,7 +253,7 @@ describe('channels - every channel Mastodon uses has a readable subject', () => 
     ['timeline:hashtag:café', `hashtag.x-${Buffer.from('café').toString('base64url')}`],
     ['timeline:hashtag:café:local', 'hashtag.x-Y2Fmw6k.local'],
     ['timeline:hashtag:日本・語:local', `hashtag.x-${Buffer.from('日本・語').toString('base64url')}.local`],
-    ['timeline:109348677773283527', 'user.109348677773283527'],
+    ['timeline:109348677773283527', 'user.109348677773283527.home'],
     ['timeline:123:notifications', 'user.123.notifications'],
     ['timeline:list:42', 'list.42'],
     ['timeline:direct:123', 'direct.123'],
@@ -337,6 +338,7 @@ describe('channels - wildcards', () => {
     expect(subjectMatches('sluice.ev.public.*.media', s('timeline:public:remote:media'))).toBe(true);
     expect(subjectMatches('sluice.ev.user.*.notifications', s('timeline:7:notifications'))).toBe(true);
     expect(subjectMatches('sluice.ev.user.*', s('timeline:7:notifications'))).toBe(false);
+    expect(subjectMatches('sluice.ev.user.*.home', s('timeline:7'))).toBe(true);
   });
 });
 
@@ -408,6 +410,8 @@ describe('channels - subjectToChannel rejects what no channel maps to', () => {
     'sluice.ev.public.media.local',
     'sluice.ev.public.local.media.x',
     'sluice.ev.user.abc',
+    'sluice.ev.user.1',
+    'sluice.ev.user.1.home.x',
     'sluice.ev.user.1.mentions',
     'sluice.ev.list.x-MQ',
     'sluice.ev.hashtag',
@@ -447,29 +451,37 @@ describe('channels - helpers', () => {
       expect(subjectMatches(allSubjects('sluice', kind), interestSubject('sluice'))).toBe(false);
   });
 
-  it('systemSubjects match exactly the subjects of system channels', () => {
+  it('sharedSubject covers exactly the channels that share it', () => {
     fc.assert(
-      fc.property(prefixArb, kindArb, idArb, nastyArb, (prefix, kind, id, nasty) => {
-        const matches = (channel: string) =>
-          systemSubjects(prefix, kind).some((f) =>
-            subjectMatches(f, channelToSubject(prefix, kind, channel)),
-          );
-        for (const channel of [`timeline:access_token:${id}`, `timeline:system:${id}`]) {
-          expect(isSystemChannel(channel)).toBe(true);
-          expect(matches(channel)).toBe(true);
-        }
-        for (const channel of [
-          `timeline:${id}`,
-          `timeline:${id}:notifications`,
+      fc.property(prefixArb, idArb, idArb, nastyArb, (prefix, id, other, nasty) => {
+        const ev = (channel: string) => channelToSubject(prefix, 'ev', channel);
+        const shares = (channel: string, peer: string) => {
+          const filter = sharedSubject(prefix, channel);
+          return filter !== null && subjectMatches(filter, ev(peer));
+        };
+        const system = [`timeline:access_token:${id}`, `timeline:system:${id}`];
+        const user = [`timeline:${id}`, `timeline:${id}:notifications`];
+        const others = [
+          `timeline:${other}`,
           `timeline:list:${id}`,
           `timeline:direct:${id}`,
           `timeline:hashtag:${nasty}`,
           'timeline:public',
           `timeline:access_token:${nasty}x`,
+          `timeline:${id}:${nasty}x`,
           nasty,
-        ]) {
-          expect(matches(channel)).toBe(isSystemChannel(channel));
+        ];
+        for (const channel of [...system, ...user]) expect(shares(channel, channel)).toBe(true);
+        // Each of a user's channels covers both, and nothing of another account.
+        expect(shares(user[0]!, user[1]!) && shares(user[1]!, user[0]!)).toBe(true);
+        for (const o of others) {
+          if (o === user[0] || o === user[1] || isSystemChannel(o)) continue;
+          for (const channel of [...user, ...system]) expect(shares(channel, o)).toBe(false);
         }
+        expect(shares(system[0]!, `timeline:access_token:${other}`)).toBe(true);
+        expect(shares(system[0]!, system[1]!)).toBe(false);
+        for (const o of others)
+          if (!isSystemChannel(o) && !USER.test(o)) expect(sharedSubject(prefix, o)).toBeNull();
       }),
     );
   });

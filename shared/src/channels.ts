@@ -69,7 +69,8 @@ export function channelTokens(channel: string): string[] {
     ) {
       if (b !== undefined && DIGITS.test(b)) return [a, b];
     } else if (DIGITS.test(a)) {
-      if (b === undefined) return ['user', a];
+      // `home` makes a user's two channels siblings: `user.<id>.*` covers both (sharedSubject).
+      if (b === undefined) return ['user', a, 'home'];
       if (b === 'notifications' && c === undefined) return ['user', a, 'notifications'];
     }
   }
@@ -112,7 +113,7 @@ function channelFromTokens(tokens: readonly string[]): string {
       if (n === 2 && a && DIGITS.test(a)) return `timeline:${kind}:${a}`;
       break;
     case 'user':
-      if (n === 2 && a && DIGITS.test(a)) return `timeline:${a}`;
+      if (n === 3 && a && DIGITS.test(a) && b === 'home') return `timeline:${a}`;
       if (n === 3 && a && DIGITS.test(a) && b === 'notifications') return `timeline:${a}:notifications`;
       break;
     case 'raw':
@@ -159,12 +160,24 @@ export function interestSubject(prefix: string): string {
   return `${prefix}.ctl.interest`;
 }
 
+const USER_CHANNEL = /^timeline:([0-9]+)(?::notifications)?$/;
+
 /**
- * The two subject filters covering every system channel of a kind, e.g.
- * `sluice.ev.access_token.*` and `sluice.ev.system.*` (see {@link isSystemChannel}).
+ * The wildcard subject a gateway holds a channel through, shared with other channels, or null
+ * when the channel gets a subscription of its own. Each NATS subscription costs a client ~1 KB,
+ * and these channels come in numbers per connection:
+ * - system channels (two per connection): `<prefix>.ev.access_token.*` and `<prefix>.ev.system.*`,
+ *   every account's `kill` / `filters_changed` (rare, no payload);
+ * - a user's home and notifications timelines (both for a `user` stream): `<prefix>.ev.user.<id>.*`.
  */
-export function systemSubjects(prefix: string, kind: SubjectKind): [string, string] {
-  return [`${prefix}.${kind}.access_token.*`, `${prefix}.${kind}.system.*`];
+export function sharedSubject(prefix: string, channel: string): string | null {
+  if (channel.startsWith('timeline:access_token:')) {
+    return isSystemChannel(channel) ? `${prefix}.ev.access_token.*` : null;
+  }
+  if (channel.startsWith('timeline:system:'))
+    return isSystemChannel(channel) ? `${prefix}.ev.system.*` : null;
+  const user = USER_CHANNEL.exec(channel);
+  return user ? `${prefix}.ev.user.${user[1]}.*` : null;
 }
 
 const SYSTEM_CHANNEL = /^timeline:(?:access_token|system):[0-9]+$/;
@@ -172,7 +185,7 @@ const SYSTEM_CHANNEL = /^timeline:(?:access_token|system):[0-9]+$/;
 /**
  * True for the per-connection control channels that carry `kill` / `filters_changed`
  * (`timeline:access_token:<id>`, `timeline:system:<id>`; their subjects are what
- * {@link systemSubjects} covers).
+ * {@link sharedSubject} covers).
  */
 export function isSystemChannel(channel: string): boolean {
   return SYSTEM_CHANNEL.test(channel);

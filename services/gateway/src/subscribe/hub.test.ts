@@ -47,12 +47,9 @@ describe('subscribe - one bus subscription per subject, refcounted', () => {
     hub.add(a);
     hub.add(b);
     hub.add(c);
-    expect(bus.subscribeCalls).toBe(3);
-    expect(bus.subjects().sort()).toEqual([
-      'test.ev.public.local',
-      'test.ev.user.101',
-      'test.ev.user.101.notifications',
-    ]);
+    // A user's home and notifications share one `user.<id>.*` subscription.
+    expect(bus.subscribeCalls).toBe(2);
+    expect(bus.subjects().sort()).toEqual(['test.ev.public.local', 'test.ev.user.101.*']);
     expect(registry.refs('timeline:public:local')).toBe(1);
     expect(hub.recipients('timeline:public:local')).toEqual(new Set([a, b]));
     expect(count()).toBe(3);
@@ -90,6 +87,28 @@ describe('subscribe - one bus subscription per subject, refcounted', () => {
     hub.remove(bob);
     expect(bus.subjects()).toEqual(['test.ev.public']);
     expect([count(), subscriptions()]).toEqual([1, 1]);
+  });
+
+  it("routes a user's shared subscription to the channels held, home and notifications apart", () => {
+    const { bus, hub, received, count, subscriptions } = setup();
+    const notificationsOnly = sub(['timeline:101:notifications']);
+    hub.add(notificationsOnly);
+    expect(bus.subjects()).toEqual(['test.ev.user.101.*']);
+    bus.emit('test.ev.user.101.home', 'home-1');
+    bus.emit('test.ev.user.101.notifications', 'note-1');
+    bus.emit('test.ev.user.102.notifications', 'someone-else');
+    const both = sub(['timeline:101', 'timeline:101:notifications']);
+    hub.add(both);
+    expect([count(), subscriptions()]).toEqual([2, 1]);
+    bus.emit('test.ev.user.101.home', 'home-2');
+    expect(received).toEqual([
+      ['timeline:101:notifications', 'note-1'],
+      ['timeline:101', 'home-2'],
+    ]);
+    hub.remove(notificationsOnly);
+    hub.remove(both);
+    expect(bus.subjects()).toEqual([]);
+    expect([count(), subscriptions()]).toEqual([0, 0]);
   });
 
   it('routes bus messages to the channel', () => {

@@ -7,11 +7,12 @@
  * ingest replicas' messages out of stream order, and `Nats-Last-Sequence` lets us restore each
  * channel's order (holding a message at most `reorderHoldMs` for its predecessor).
  *
- * System channels (`kill` / `filters_changed`, two per connection) are the exception: two
- * wildcard subscriptions cover all of them, held while any is. Each NATS subscription costs the
- * client ~1.2 KB of heap, so per-connection subscriptions were a third of an idle connection's
- * memory (docs/benchmarks.md); these events are rare and small, so receiving every account's
- * costs little.
+ * Some channels share a wildcard subscription instead (`sharedSubject` in shared/src/channels.ts):
+ * every system channel (`kill` / `filters_changed`, two per connection) rides on two wildcards,
+ * and a user's home and notifications timelines on one `user.<id>.*`. Each NATS subscription
+ * costs the client ~1.2 KB of heap, so per-connection subscriptions were a third of an idle
+ * connection's memory (docs/benchmarks.md). A shared subscription is held while any of its
+ * channels is, and routes by subject to the channels held; the rest is dropped.
  *
  * Gap repair (driven by `gap-repair.ts`): when the bus connection drops, `suspend` records each
  * held channel's position (the last sequence delivered) and from then on queues its live messages;
@@ -26,8 +27,8 @@ import {
   readSequenced,
   type Sequenced,
   SubjectReorderer,
+  sharedSubject,
   subjectToChannel,
-  systemSubjects,
 } from '@sluice/shared';
 import type { Bus, BusMessage, BusSubscription } from './bus.js';
 import type { StoredEvent } from './replay.js';
@@ -67,8 +68,13 @@ interface Gap extends GapTarget {
 
 interface Entry {
   refs: number;
-  /** Null when the channel cannot be a subject (too long): held, never receives. */
+  /**
+   * The channel's own subscription; null when it rides on a shared one (`shared`) or cannot be a
+   * subject at all (too long: held, never receives).
+   */
   sub: BusSubscription | null;
+  /** The shared wildcard subject the channel is held through, if any. */
+  shared: string | null;
   /** The pod's newest sequence when the channel was acquired. */
   readonly newestAtAcquire: number;
   /** Non-null from a dropped connection until the channel's gap is repaired. */
@@ -88,16 +94,19 @@ export interface ResumeOutcome {
   readonly missing: boolean;
 }
 
-/** A system channel's stand-in for its own subscription: the shared wildcards carry it. */
-const VIA_WILDCARD: BusSubscription = { unsubscribe: () => {} };
+/** A shared wildcard subscription and how many held channels ride on it. */
+interface Shared {
+  readonly sub: BusSubscription;
+  channels: number;
+}
 
 export class SubjectRegistry {
   private readonly entries = new Map<string, Entry>();
-  /** The wildcard subscriptions of the system channels, while any system channel is held. */
-  private systemSubs: BusSubscription[] | null = null;
-  private systemHeld = 0;
-  /** Bus subscriptions of single channels (the system wildcards not counted). */
+  /** Shared wildcard subscriptions by subject, while any of their channels is held. */
+  private readonly shared = new Map<string, Shared>();
+  /** Bus subscriptions of single channels (the shared ones not counted). */
   private ownSubs = 0;
+  private readonly onShared = (msg: BusMessage, subject: string) => this.receiveShared(msg, subject);
   private readonly reorder: SubjectReorderer<BusMessage>;
   /** The highest sequence received on any channel. */
   private newest = 0;
@@ -119,14 +128,19 @@ export class SubjectRegistry {
     const entry: Entry = {
       refs: 1,
       sub: null,
+      shared: null,
       newestAtAcquire: this.newest,
       gap: null,
       repaired: null,
       repairedMax: 0,
     };
     this.entries.set(channel, entry);
-    entry.sub = isSystemChannel(channel) ? this.holdSystem() : this.subscribe(channel, entry);
-    if (entry.sub !== null && entry.sub !== VIA_WILDCARD) this.ownSubs++;
+    entry.shared = sharedSubject(this.opts.prefix, channel);
+    if (entry.shared !== null) this.holdShared(entry.shared);
+    else {
+      entry.sub = this.subscribe(channel, entry);
+      if (entry.sub !== null) this.ownSubs++;
+    }
     this.reportCount();
     if (!isSystemChannel(channel)) this.opts.onFirstUse?.(channel);
   }
@@ -136,7 +150,7 @@ export class SubjectRegistry {
     if (!entry) return;
     if (--entry.refs > 0) return;
     this.entries.delete(channel);
-    if (entry.sub === VIA_WILDCARD) this.releaseSystem();
+    if (entry.shared !== null) this.releaseShared(entry.shared);
     else if (entry.sub !== null) {
       entry.sub.unsubscribe();
       this.ownSubs--;
@@ -170,7 +184,7 @@ export class SubjectRegistry {
    */
   suspend(): number {
     for (const [channel, entry] of this.entries) {
-      if (entry.sub === null || entry.gap !== null) continue;
+      if ((entry.sub === null && entry.shared === null) || entry.gap !== null) continue;
       const delivered = this.reorder.lastDelivered(channel);
       const after = delivered ?? (this.newest > entry.newestAtAcquire ? this.newest : 0);
       if (after === 0) continue;
@@ -249,7 +263,7 @@ export class SubjectRegistry {
   }
 
   private reportCount(): void {
-    this.opts.onCount?.(this.entries.size, this.ownSubs + (this.systemSubs?.length ?? 0));
+    this.opts.onCount?.(this.entries.size, this.ownSubs + this.shared.size);
   }
 
   /** One message of a held channel: queued during a gap, skipped if a repair delivered it. */
@@ -267,24 +281,21 @@ export class SubjectRegistry {
     this.reorder.push(channel, pos, msg);
   }
 
-  private holdSystem(): BusSubscription {
-    if (this.systemHeld++ === 0) {
-      const onMessage = (msg: BusMessage, subject: string) => this.receiveSystem(msg, subject);
-      this.systemSubs = systemSubjects(this.opts.prefix, 'ev').map((s) =>
-        this.opts.bus.subscribe(s, onMessage),
-      );
-    }
-    return VIA_WILDCARD;
+  private holdShared(subject: string): void {
+    const held = this.shared.get(subject);
+    if (held) held.channels++;
+    else this.shared.set(subject, { sub: this.opts.bus.subscribe(subject, this.onShared), channels: 1 });
   }
 
-  private releaseSystem(): void {
-    if (--this.systemHeld > 0) return;
-    for (const sub of this.systemSubs ?? []) sub.unsubscribe();
-    this.systemSubs = null;
+  private releaseShared(subject: string): void {
+    const held = this.shared.get(subject);
+    if (!held || --held.channels > 0) return;
+    this.shared.delete(subject);
+    held.sub.unsubscribe();
   }
 
-  /** Every account's system events arrive here; only this pod's channels go on. */
-  private receiveSystem(msg: BusMessage, subject: string): void {
+  /** A shared subscription's message: on to the channel its subject names, if held here. */
+  private receiveShared(msg: BusMessage, subject: string): void {
     let channel: string;
     try {
       channel = subjectToChannel(this.opts.prefix, subject).channel;
