@@ -5,7 +5,7 @@ import { GatewayMetrics } from '../metrics.js';
 import { memoryLogger, PREFIX, startTestGateway, type TestGateway } from '../testing.js';
 import { MemoryBus, MemoryHeaders } from './bus-memory.js';
 import { GapRepair } from './gap-repair.js';
-import type { GapReader, ReplayRead } from './replay.js';
+import type { GapReader, GapScan } from './replay.js';
 import { MemoryReplay } from './replay-memory.js';
 import { SubjectRegistry } from './subject-registry.js';
 
@@ -13,7 +13,7 @@ const A = 'timeline:public';
 const B = 'timeline:hashtag:cats';
 const C = 'timeline:101';
 
-function setup(opts: { maxEvents?: number; concurrency?: number } = {}) {
+function setup(opts: { maxEvents?: number; stepTimeoutMs?: number } = {}) {
   const bus = new MemoryBus();
   const replay = new MemoryReplay();
   const metrics = new GatewayMetrics({ defaultMetrics: false });
@@ -36,7 +36,7 @@ function setup(opts: { maxEvents?: number; concurrency?: number } = {}) {
     metrics,
     logger,
     maxEvents: opts.maxEvents ?? 1000,
-    ...(opts.concurrency ? { concurrency: opts.concurrency } : {}),
+    ...(opts.stepTimeoutMs ? { stepTimeoutMs: opts.stepTimeoutMs } : {}),
   });
   bus.onDisconnect(() => repair.disconnected());
   /** Stores an event as the conduit and replay stream would; `live` also delivers it on the bus. */
@@ -68,37 +68,54 @@ function setup(opts: { maxEvents?: number; concurrency?: number } = {}) {
   return { bus, replay, registry, repair, got, lines, reorderGaps, publish, emit, metric, reconnect };
 }
 
-/** Wraps the replay so that each channel read of a repair waits until the test lets it through. */
-function gatedReads(replay: MemoryReplay) {
-  const pending: { channel: string; go: () => void; taken: boolean }[] = [];
+/** Wraps the replay so that each step of a repair's scan waits until the test lets it through. */
+function gatedScan(replay: MemoryReplay) {
+  const waiting: (() => void)[] = [];
+  /** Every step that waited, let through or not. */
+  const all: (() => void)[] = [];
   let notify: (() => void)[] = [];
+  let opened = false;
   const original = replay.gapReader.bind(replay);
   replay.gapReader = async (floor) => {
     const reader = await original(floor);
     return {
       first: reader.first,
-      read: async (channel, after, limit): Promise<ReplayRead> => {
-        await new Promise<void>((go) => {
-          pending.push({ channel, go, taken: false });
-          for (const n of notify) n();
-          notify = [];
-        });
-        return reader.read(channel, after, limit);
-      },
       last: reader.last,
+      scan: (limit, wanted) => {
+        const scan = reader.scan(limit, wanted);
+        return {
+          get complete() {
+            return scan.complete;
+          },
+          get scanned() {
+            return scan.scanned;
+          },
+          close: () => scan.close(),
+          next: async () => {
+            if (!opened)
+              await new Promise<void>((go) => {
+                waiting.push(go);
+                all.push(go);
+                for (const n of notify) n();
+                notify = [];
+              });
+            return scan.next();
+          },
+        } satisfies GapScan;
+      },
     } satisfies GapReader;
   };
   return {
-    /** Resolves once the repair reads `channel` (again); call the result to let the read finish. */
-    async next(channel: string): Promise<() => void> {
-      for (;;) {
-        const p = pending.find((x) => x.channel === channel && !x.taken);
-        if (p) {
-          p.taken = true;
-          return p.go;
-        }
-        await new Promise<void>((r) => notify.push(r));
-      }
+    /** Resolves once a scan step waits (the oldest first); call the result to let it through. */
+    async step(): Promise<() => void> {
+      while (waiting.length === 0) await new Promise<void>((r) => notify.push(r));
+      return waiting.shift()!;
+    },
+    /** Lets every waiting (even one handed out by `step`) and future step through. */
+    open(): void {
+      opened = true;
+      waiting.length = 0;
+      for (const go of all) go();
     },
   };
 }
@@ -113,23 +130,23 @@ describe('subscribe - gap repair after a NATS disconnect', () => {
     s.publish(A, 'a3', false);
     s.publish(A, 'a4', false);
     const s5 = s.publish(A, 'a5', false);
-    const reads = gatedReads(s.replay);
+    const gate = gatedScan(s.replay);
     const done = s.reconnect();
-    const go = await reads.next(A);
-    // While the repair reads: a live copy of a missed event (RePublish reached us after the
-    // re-subscribe) and a newer live event. Both wait.
+    await gate.step();
+    // While the repair scans: a live copy of a missed event (RePublish reached us after the
+    // re-subscribe) and a newer live event, stored after the scan's end. Both wait.
     s.emit(A, s5);
     s.publish(A, 'a6');
     expect(s.got).toEqual([`${A}#1:a1`, `${A}#2:a2`]);
-    go();
+    gate.open();
     expect(await done).toBe('complete');
     // A late live copy of a repaired event is skipped too; what follows flows.
     s.emit(A, s5);
     s.publish(A, 'a7');
     expect(s.got).toEqual([1, 2, 3, 4, 5, 6, 7].map((n) => `${A}#${n}:a${n}`));
     expect(await s.metric('sluice_gateway_gap_repairs_total')).toBe(1);
-    // 3, 4, 5, and 6, stored before the read (its live copy was the duplicate).
-    expect(await s.metric('sluice_gateway_gap_repaired_events_total')).toBe(4);
+    // 3, 4 and 5 (its live copy was the duplicate); 6 came live.
+    expect(await s.metric('sluice_gateway_gap_repaired_events_total')).toBe(3);
     expect(await s.metric('sluice_gateway_gap_repairs_incomplete_total', { reason: 'limit' })).toBe(0);
     expect(s.reorderGaps).toEqual([]);
   });
@@ -186,14 +203,13 @@ describe('subscribe - gap repair after a NATS disconnect', () => {
     s.bus.disconnect();
     s.publish(A, 'a3', false);
     s.publish(B, 'b4', false);
-    const reads = gatedReads(s.replay);
+    const gate = gatedScan(s.replay);
     const done = s.reconnect();
-    const goA = await reads.next(A);
+    await gate.step();
     s.registry.release(A);
     s.registry.acquire(A);
     s.publish(A, 'a5');
-    goA();
-    (await reads.next(B))();
+    gate.open();
     expect(await done).toBe('complete');
     expect(s.got).toEqual([`${A}#1:a1`, `${B}#2:b2`, `${A}#5:a5`, `${B}#4:b4`]);
     s.registry.release(A);
@@ -203,7 +219,8 @@ describe('subscribe - gap repair after a NATS disconnect', () => {
   });
 
   it('a disconnect during a repair supersedes it; the next one delivers both gaps once', async () => {
-    const s = setup({ concurrency: 1 });
+    const s = setup();
+    s.replay.scanBatch = 1;
     s.registry.acquire(A);
     s.registry.acquire(B);
     s.publish(A, 'a1');
@@ -211,21 +228,21 @@ describe('subscribe - gap repair after a NATS disconnect', () => {
     s.bus.disconnect();
     s.publish(A, 'a3', false);
     s.publish(B, 'b4', false);
-    const reads = gatedReads(s.replay);
+    const gate = gatedScan(s.replay);
     const first = s.reconnect();
-    (await reads.next(A))();
-    const goB = await reads.next(B);
-    // A is repaired and live again; B still waits when the connection drops again.
-    expect(s.got).toEqual([`${A}#1:a1`, `${B}#2:b2`, `${A}#3:a3`]);
+    (await gate.step())(); // the first repair has read a stretch of the stream
+    const goFirst = await gate.step();
     s.publish(B, 'b5'); // arrives live while B waits
     s.bus.disconnect();
     s.publish(A, 'a6', false);
     s.publish(B, 'b7', false);
+    expect(s.got).toEqual([`${A}#1:a1`, `${B}#2:b2`]);
     const second = s.reconnect();
-    goB(); // the first repair's read of B returns: ignored
+    const goSecond = await gate.step();
+    goFirst(); // the first repair's step returns: ignored
     expect(await first).toBe('superseded');
-    (await reads.next(A))();
-    (await reads.next(B))();
+    goSecond();
+    gate.open();
     expect(await second).toBe('complete');
     expect(s.got.filter((g) => g.startsWith(`${A}#`))).toEqual([`${A}#1:a1`, `${A}#3:a3`, `${A}#6:a6`]);
     expect(s.got.filter((g) => g.startsWith(`${B}#`))).toEqual([
@@ -235,19 +252,23 @@ describe('subscribe - gap repair after a NATS disconnect', () => {
       `${B}#7:b7`,
     ]);
     expect(await s.metric('sluice_gateway_gap_repairs_total')).toBe(2);
+    // 3 and 6 on A; 4, 5 and 7 on B (5's queued live copy skipped).
+    expect(await s.metric('sluice_gateway_gap_repaired_events_total')).toBe(5);
+    expect(s.reorderGaps).toEqual([]);
   });
 
   it('stops at the event limit, counts and logs it, and goes on live without waiting', async () => {
     const s = setup({ maxEvents: 2 });
+    s.replay.gapMargin = 0; // the scan starts right after the floor: 2 and 3 are scanned
     s.registry.acquire(A);
     s.publish(A, 'a1');
     s.bus.disconnect();
     for (let i = 2; i <= 5; i++) s.publish(A, `a${i}`, false);
-    const reads = gatedReads(s.replay);
+    const gate = gatedScan(s.replay);
     const done = s.reconnect();
-    const go = await reads.next(A);
+    await gate.step();
     s.publish(A, 'a6');
-    go();
+    gate.open();
     expect(await done).toBe('limit');
     expect(s.got).toEqual([`${A}#1:a1`, `${A}#2:a2`, `${A}#3:a3`, `${A}#6:a6`]);
     expect(s.reorderGaps).toEqual([]);
@@ -330,6 +351,69 @@ describe('subscribe - gap repair after a NATS disconnect', () => {
     expect(await s.reconnect()).toBe('complete');
     expect(s.got).toEqual([`${A}#1:a1`, `${A}#2:a2`, `${A}#3:a3`]);
     expect(s.reorderGaps).toEqual([]);
+  });
+
+  it('scans the replay stream once, however many channels are held', async () => {
+    const steps: Record<number, { scans: number; steps: number; reads: number }> = {};
+    for (const held of [10, 1000]) {
+      const s = setup();
+      const channels = Array.from({ length: held }, (_, i) => `timeline:hashtag:t${i}`);
+      for (const c of channels) {
+        s.registry.acquire(c);
+        s.publish(c, `${c}-live`); // every channel has a position
+      }
+      s.bus.disconnect();
+      const missed = [3, 1, 4, 1, 5].map((i, n) => ({
+        channel: channels[i]!,
+        seq: s.publish(channels[i]!, `m${n}`, false),
+      }));
+      s.publish('timeline:hashtag:unheld', 'nobody holds it', false);
+      const before = s.got.length;
+      expect(await s.reconnect()).toBe('complete');
+      // Each channel's in order; channels one after the other.
+      expect(s.got.slice(before).sort()).toEqual(missed.map((m, n) => `${m.channel}#${m.seq}:m${n}`).sort());
+      expect(await s.metric('sluice_gateway_gap_repaired_events_total')).toBe(5);
+      steps[held] = { scans: s.replay.scans, steps: s.replay.scanSteps, reads: s.replay.reads };
+    }
+    expect(steps[1000]).toEqual({ scans: 1, steps: 2, reads: 0 });
+    expect(steps[10]).toEqual(steps[1000]);
+  });
+
+  it('a scan that fails midway delivers what it read, counts an error, and goes on live', async () => {
+    const s = setup();
+    s.replay.scanBatch = 1;
+    s.replay.gapMargin = 0;
+    s.registry.acquire(A);
+    s.publish(A, 'a1');
+    s.bus.disconnect();
+    s.publish(A, 'a2', false);
+    s.publish(A, 'a3', false);
+    const gate = gatedScan(s.replay);
+    const done = s.reconnect();
+    (await gate.step())(); // reads 2
+    const go = await gate.step();
+    s.replay.fail = new Error('JetStream unavailable');
+    s.publish(A, 'a4'); // waits until the repair gives up
+    go();
+    expect(await done).toBe('error');
+    expect(s.got).toEqual([`${A}#1:a1`, `${A}#2:a2`, `${A}#4:a4`]);
+    expect(s.reorderGaps).toEqual([]);
+    expect(await s.metric('sluice_gateway_gap_repairs_incomplete_total', { reason: 'error' })).toBe(1);
+    expect(await s.metric('sluice_gateway_gap_repaired_events_total')).toBe(1);
+  });
+
+  it('gives up on a scan step that takes longer than the step timeout', async () => {
+    const s = setup({ stepTimeoutMs: 20 });
+    s.registry.acquire(A);
+    s.publish(A, 'a1');
+    s.bus.disconnect();
+    s.publish(A, 'a2', false);
+    gatedScan(s.replay); // never let through
+    const done = s.reconnect();
+    s.publish(A, 'a3');
+    expect(await done).toBe('error');
+    expect(s.got).toEqual([`${A}#1:a1`, `${A}#3:a3`]);
+    expect(s.lines.some((l) => l['level'] === 'warn' && l['reason'] === 'error')).toBe(true);
   });
 
   it('does nothing when no channel has a position', async () => {

@@ -6,22 +6,30 @@
  *   1. disconnect: the registry records each held channel's position (the last conduit sequence
  *      it delivered) and queues its live messages from then on (`SubjectRegistry.suspend`);
  *   2. reconnect: flush the bus (the server has our subscriptions again: everything stored from
- *      now on also arrives live), locate the gap in the replay stream, and read each waiting
- *      channel's stored events after its position, a few channels at a time;
- *   3. per channel, as soon as its read is done: deliver those events, then the queued live
- *      messages, skipping the ones the repair already delivered (`SubjectRegistry.resume`).
+ *      now on also arrives live), locate the gap in the replay stream, and scan the stream ONCE
+ *      from there to its end at that moment, in stored order, collecting for each waiting channel
+ *      its events after its position (other channels' messages are skipped);
+ *   3. then, for every waiting channel: deliver those events, then the queued live messages,
+ *      skipping the ones the repair already delivered (`SubjectRegistry.resume`).
  *
- * Bounded: at most `maxEvents` stored events per repair, and each step has a timeout. A repair
- * that could not deliver everything (the limit, events evicted from the replay buffer, a failed
- * read) is counted by reason and logged; the channels go on live either way. A disconnect during
- * a repair supersedes it: the next repair starts from the positions reached so far. Channels
- * acquired during the outage have no position and are not repaired; released ones are skipped.
+ * What a repair costs is O(messages stored during the gap), not O(channels held): a few requests
+ * to locate the gap, one consumer, then pulls of up to 1,000 messages, whether 10 or 25,000
+ * channels wait (with 12 pods after a NATS restart: 12 scans, not a request per channel per pod).
+ *
+ * Bounded: at most `maxEvents` stored messages scanned per repair, each step (the flush, locating
+ * the gap, each stretch of the scan) has a timeout, and so does the whole repair; channels wait
+ * (their live messages in memory) for at most that long. A repair that could not deliver
+ * everything (the limit, events evicted from the replay buffer, a failed or slow scan) delivers
+ * what it collected, is counted by reason and logged; the channels go on live either way. A
+ * disconnect during a repair supersedes it: the next repair starts from the same positions and
+ * covers both gaps. Channels acquired during the outage have no position and are not repaired;
+ * released ones are skipped.
  */
 import type { Logger } from '@sluice/shared';
 import type { GatewayMetrics } from '../metrics.js';
 import type { Bus } from './bus.js';
-import type { GapReader, ReplaySource, StoredEvent } from './replay.js';
-import type { SubjectRegistry } from './subject-registry.js';
+import type { GapReader, GapScan, ReplaySource, StoredEvent } from './replay.js';
+import type { GapTarget, SubjectRegistry } from './subject-registry.js';
 
 export type GapRepairResult =
   /** Every waiting channel got all its stored events after its position. */
@@ -43,13 +51,13 @@ export interface GapRepairOptions {
   bus: Bus;
   metrics: GatewayMetrics;
   logger: Logger;
-  /** Most stored events delivered per repair (`SLUICE_GAP_REPAIR_MAX_EVENTS`). */
+  /** Most replay-stream messages scanned per repair (`SLUICE_GAP_REPAIR_MAX_EVENTS`). */
   maxEvents: number;
-  /** Channels read at once (default 8). */
-  concurrency?: number;
-  /** How long each step (flush, locating the gap, one channel's read) may take (default 5 s). */
+  /**
+   * How long each step (flush, locating the gap, one stretch of the scan) may take (default 5 s).
+   */
   stepTimeoutMs?: number;
-  /** How long a whole repair may take; channels not read by then go on live (default 30 s). */
+  /** How long a whole repair may take; the channels then go on live with what was read (default 30 s). */
   timeoutMs?: number;
 }
 
@@ -83,7 +91,7 @@ export class GapRepair {
   }
 
   private async run(generation: number): Promise<GapRepairResult> {
-    const { registry, source, bus, metrics, logger } = this.opts;
+    const { registry, source, bus, metrics } = this.opts;
     const targets = registry.suspended();
     const floor = this.floor ?? 0;
     if (targets.length === 0) {
@@ -119,44 +127,72 @@ export class GapRepair {
       });
     }
 
-    let budget = this.opts.maxEvents;
-    let delivered = 0;
-    let limited = false;
-    let failed = 0;
     // The gap began before the oldest stored event: its start is gone for every channel.
-    let evicted = reader.first > floor + 1;
-    let firstError: unknown;
-    await forEachLimit(targets, this.opts.concurrency ?? 8, async (t) => {
-      if (!current()) return;
-      let events: readonly StoredEvent[] = [];
-      let cut = true;
-      if (budget <= 0) limited = true;
-      else if (Date.now() >= deadline) failed++;
-      else {
-        try {
-          const read = await withTimeout(reader.read(t.channel, t.after, budget), stepMs, 'a gap read');
-          if (!current()) return;
-          events = read.events.length > budget ? read.events.slice(0, budget) : read.events;
-          cut = !read.complete || events.length < read.events.length;
-          budget -= events.length;
-          if (cut) limited = true;
-        } catch (err) {
-          if (!current()) return;
-          failed++;
-          firstError ??= err;
+    const evictedBefore = reader.first > floor + 1;
+    const waiting = new Map<string, { target: GapTarget; events: StoredEvent[] }>();
+    for (const t of targets) waiting.set(t.channel, { target: t, events: [] });
+    const scan = reader.scan(this.opts.maxEvents, (channel) => waiting.has(channel));
+    let failure: unknown;
+    try {
+      for (;;) {
+        const left = deadline - Date.now();
+        if (left <= 0) throw new Error(`the repair took longer than ${this.opts.timeoutMs ?? 30_000} ms`);
+        const batch = await withTimeout(scan.next(), Math.min(stepMs, left), 'a step of the gap scan');
+        if (!current()) return 'superseded';
+        if (batch === null) break;
+        for (const e of batch) {
+          const w = waiting.get(e.channel);
+          if (w !== undefined && e.seq > w.target.after) w.events.push(e);
         }
       }
-      const r = registry.resume(t, events, cut);
-      delivered += r.delivered;
-      metrics.gapRepairedEvents.inc(r.delivered);
-      if (r.missing) evicted = true;
+    } catch (err) {
+      if (!current()) return 'superseded';
+      failure = err ?? new Error('the gap scan failed');
+    } finally {
+      scan.close();
+    }
+    return this.resumeAll(waiting.values(), scan, failure, {
+      floor,
+      started,
+      evictedBefore,
+      oldest: reader.first,
     });
-    if (!current()) return 'superseded';
+  }
+
+  /** Delivers what the scan collected to every waiting channel, then counts and logs the repair. */
+  private resumeAll(
+    waiting: Iterable<{ target: GapTarget; events: StoredEvent[] }>,
+    scan: GapScan,
+    failure: unknown,
+    gap: { floor: number; started: number; evictedBefore: boolean; oldest: number },
+  ): GapRepairResult {
+    const { registry, metrics, logger } = this.opts;
+    const limited = failure === undefined && !scan.complete;
+    // Events after the last one read may be missing: the live messages do not wait for them.
+    const cut = failure !== undefined || limited;
+    let channels = 0;
+    let delivered = 0;
+    let evicted = gap.evictedBefore;
+    for (const { target, events } of waiting) {
+      channels++;
+      // RePublish may have stored a channel's events slightly out of conduit order.
+      events.sort((a, b) => a.seq - b.seq);
+      const r = registry.resume(target, events, cut);
+      delivered += r.delivered;
+      if (r.missing) evicted = true;
+    }
+    metrics.gapRepairedEvents.inc(delivered);
     this.floor = null;
-    const facts = { channels: targets.length, events: delivered, ms: Date.now() - started, floor };
-    if (failed > 0) return this.incomplete('error', { ...facts, failed, err: firstError });
+    const facts = {
+      channels,
+      events: delivered,
+      scanned: scan.scanned,
+      ms: Date.now() - gap.started,
+      floor: gap.floor,
+    };
+    if (failure !== undefined) return this.incomplete('error', { ...facts, err: failure });
     if (limited) return this.incomplete('limit', { ...facts, maxEvents: this.opts.maxEvents });
-    if (evicted) return this.incomplete('evicted', { ...facts, oldest: reader.first });
+    if (evicted) return this.incomplete('evicted', { ...facts, oldest: gap.oldest });
     logger.info(facts, 'Repaired the events missed while NATS was disconnected');
     return 'complete';
   }
@@ -174,19 +210,6 @@ export class GapRepair {
     );
     return reason;
   }
-}
-
-/** Runs `fn` over `items`, at most `n` at a time. */
-async function forEachLimit<T>(
-  items: readonly T[],
-  n: number,
-  fn: (item: T) => Promise<void>,
-): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) await fn(items[next++]!);
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(n, items.length)) }, worker));
 }
 
 function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {

@@ -5,7 +5,13 @@ export { NatsBus } from './bus-nats.js';
 export { GapRepair, type GapRepairOptions, type GapRepairResult } from './gap-repair.js';
 export { Hub } from './hub.js';
 export { InterestAnnouncer, type InterestOptions } from './interest.js';
-export { type GapReader, mergeBySequence, type ReplaySource, type StoredEvent } from './replay.js';
+export {
+  type GapReader,
+  type GapScan,
+  mergeBySequence,
+  type ReplaySource,
+  type StoredEvent,
+} from './replay.js';
 export { JetStreamReplay } from './replay-jetstream.js';
 export { MemoryReplay } from './replay-memory.js';
 export { type ResumeResult, Resumer } from './resume.js';

@@ -3,13 +3,22 @@
  * but keeps only a few; the replay stream (`<stream>_REPLAY`) captures the republished events on
  * their `ev` subjects, headers included, for `SLUICE_STREAM_MAX_AGE_SECONDS` and up to
  * `SLUICE_STREAM_MAX_MSGS_PER_SUBJECT` per channel (shared/src/stream.ts). nats-server 2.9 allows
- * one filter subject per consumer, so each channel is read by its own consumer and the lists are
- * merged by conduit sequence.
+ * one filter subject per consumer, so a `Last-Event-ID` read gives each channel its own consumer
+ * and merges the lists by conduit sequence; a gap repair scans the whole stream after its floor
+ * with one consumer instead.
  */
-import type { JetStreamClient, JetStreamManager, MsgRequest, StoredMsg } from '@nats-io/jetstream';
-import { allSubjects, channelToSubject, readSequence, readSequenced } from '@sluice/shared';
+import type {
+  ConsumerMessages,
+  JetStreamClient,
+  JetStreamManager,
+  JsMsg,
+  MsgRequest,
+  StoredMsg,
+} from '@nats-io/jetstream';
+import { allSubjects, channelToSubject, readSequence, readSequenced, subjectToChannel } from '@sluice/shared';
 import {
   type GapReader,
+  type GapScan,
   mergeBySequence,
   type ReplayRead,
   type ReplaySource,
@@ -21,6 +30,10 @@ import {
  * store a few events slightly out of conduit order (docs/streams.md §2).
  */
 const LOCATE_MARGIN = 64;
+
+/** Messages a gap scan reads per step (`GapScan.next`), and pulls from the server at a time. */
+const SCAN_STEP = 500;
+const SCAN_PULL = 1000;
 
 export interface JetStreamReplayOptions {
   js: JetStreamClient;
@@ -46,9 +59,10 @@ export class JetStreamReplay implements ReplaySource {
 
   /**
    * Gap repair. The replay stream numbers its messages itself, in (nearly) conduit order, so the
-   * floor is located once by bisection over replay sequences; each channel is then read with
-   * `next_by_subj` gets from there: one request when the channel missed nothing, one more per
-   * missed event, no consumer (nats-server 2.9 allows one filter subject per consumer).
+   * floor is located once by bisection over replay sequences (`next_by_subj` gets, no consumer);
+   * the scan then reads every message from there to the stream's current end through one ordered
+   * consumer (a pull consumer, filter `<prefix>.ev.>`, start sequence, no acks): a few requests
+   * per repair plus one pull per `SCAN_PULL` messages, however many channels are waiting.
    */
   async gapReader(floor: number): Promise<GapReader> {
     const { first, last, replayFirst, replayLast } = await this.state();
@@ -58,7 +72,7 @@ export class JetStreamReplay implements ReplaySource {
         : floor >= last
           ? replayLast + 1
           : await this.locate(floor, replayFirst, replayLast);
-    return { first, last, read: (channel, after, limit) => this.readAfter(channel, start, after, limit) };
+    return { first, last, scan: (limit, wanted) => this.scan(start, replayLast, limit, wanted) };
   }
 
   /** Conduit bounds (`first`, `last`) and the replay stream's own first and last sequence. */
@@ -91,25 +105,101 @@ export class JetStreamReplay implements ReplaySource {
     return Math.max(from, lo - LOCATE_MARGIN);
   }
 
-  private async readAfter(channel: string, start: number, after: number, limit: number): Promise<ReplayRead> {
-    const { jsm, replayStream, prefix } = this.opts;
-    const subject = channelToSubject(prefix, 'ev', channel);
-    const events: StoredEvent[] = [];
-    let complete = true;
-    for (let seq = start; ; ) {
-      const m = await nextBySubject(jsm, replayStream, seq, subject);
-      if (m === null) break;
-      seq = m.seq + 1;
-      const pos = readSequenced(m.header);
-      if (pos === null || pos.seq <= after) continue;
-      if (events.length >= limit) {
-        complete = false;
-        break;
+  /** Replay-stream messages `start`..`end`, at most `limit`, through one ordered consumer. */
+  private scan(start: number, end: number, limit: number, wanted: (channel: string) => boolean): GapScan {
+    const { js, replayStream, prefix } = this.opts;
+    /** Subject -> its channel if wanted, null if not (a channel's messages come in numbers). */
+    const channels = new Map<string, string | null>();
+    const channelOf = (subject: string): string | null => {
+      let channel = channels.get(subject);
+      if (channel === undefined) {
+        try {
+          channel = subjectToChannel(prefix, subject).channel;
+          if (!wanted(channel)) channel = null;
+        } catch {
+          channel = null;
+        }
+        channels.set(subject, channel);
       }
-      events.push({ seq: pos.seq, lastSeq: pos.lastSeq, channel, data: m.data, headers: m.header });
-    }
-    events.sort((a, b) => a.seq - b.seq);
-    return { events, complete };
+      return channel;
+    };
+    let scanned = 0;
+    let complete = true;
+    let done = start > end || limit <= 0;
+    if (start <= end && limit <= 0) complete = false;
+    let opening: Promise<AsyncIterator<JsMsg> | null> | null = null;
+    let messages: ConsumerMessages | null = null;
+    let deleteConsumer: (() => void) | null = null;
+    let closed = false;
+    const close = () => {
+      closed = true;
+      done = true;
+      messages?.stop();
+      deleteConsumer?.();
+      deleteConsumer = null;
+    };
+    const open = async (): Promise<AsyncIterator<JsMsg> | null> => {
+      const consumer = await js.consumers.get(replayStream, {
+        filter_subjects: allSubjects(prefix, 'ev'),
+        opt_start_seq: start,
+      });
+      deleteConsumer = () => void consumer.delete().catch(() => {});
+      if (closed) {
+        close();
+        return null;
+      }
+      // Nothing stored from `start` on any more (trimmed meanwhile): a pull would only wait.
+      if ((await consumer.info(true)).num_pending === 0) return null;
+      messages = await consumer.consume({ max_messages: Math.min(limit, SCAN_PULL) });
+      if (closed) {
+        close();
+        return null;
+      }
+      return messages[Symbol.asyncIterator]();
+    };
+    return {
+      get complete() {
+        return complete;
+      },
+      get scanned() {
+        return scanned;
+      },
+      close,
+      next: async () => {
+        if (done) return null;
+        opening ??= open();
+        const it = await opening;
+        const out: StoredEvent[] = [];
+        if (it === null) {
+          done = true;
+          return out;
+        }
+        for (let n = 0; n < SCAN_STEP && !done; n++) {
+          const r = await it.next();
+          if (closed) return null;
+          if (r.done) throw new Error('the replay stream consumer stopped');
+          const m = r.value;
+          if (m.seq > end) {
+            done = true;
+            break;
+          }
+          scanned++;
+          if (m.seq === end || m.info.pending === 0) done = true;
+          else if (scanned >= limit) {
+            done = true;
+            complete = false;
+          }
+          const channel = channelOf(m.subject);
+          if (channel === null) continue;
+          const pos = readSequenced(m.headers);
+          if (pos !== null) {
+            out.push({ seq: pos.seq, lastSeq: pos.lastSeq, channel, data: m.data, headers: m.headers });
+          }
+        }
+        if (done) close();
+        return out;
+      },
+    };
   }
 
   async read(channels: readonly string[], from: number, limit: number): Promise<ReplayRead> {

@@ -18,7 +18,15 @@ export class MemoryReplay implements ReplaySource {
   /** The last sequence appended per channel (`Nats-Last-Sequence` of the next one). */
   private readonly lastByChannel = new Map<string, number>();
   fail: Error | null = null;
+  /** `read` calls (SSE `Last-Event-ID`). */
   reads = 0;
+  /** Gap scans started, and the `next` calls they answered (the requests a repair made). */
+  scans = 0;
+  scanSteps = 0;
+  /** Messages per scan step. */
+  scanBatch = 100;
+  /** How far before the floor a gap scan starts, in sequences (the JetStream reader's margin). */
+  gapMargin = 64;
 
   /**
    * Stores an event as the replay stream would: with its conduit sequence and, for
@@ -64,16 +72,51 @@ export class MemoryReplay implements ReplaySource {
     return { events, complete: !capped && events.length === lists.reduce((n, l) => n + l.length, 0) };
   }
 
-  async gapReader(_floor: number): Promise<GapReader> {
+  async gapReader(floor: number): Promise<GapReader> {
     if (this.fail) throw this.fail;
+    const first = this.firstSeq;
+    const last = this.nextSeq - 1;
     return {
-      first: this.firstSeq,
-      last: this.nextSeq - 1,
-      read: async (channel, after, limit) => {
-        if (this.fail) throw this.fail;
-        this.reads++;
-        const all = this.events.filter((e) => e.channel === channel && e.seq > after);
-        return { events: all.slice(0, limit), complete: all.length <= limit };
+      first,
+      last,
+      scan: (limit, wanted) => {
+        this.scans++;
+        let cursor = Math.max(0, floor - this.gapMargin);
+        let scanned = 0;
+        let complete = true;
+        let closed = false;
+        return {
+          get complete() {
+            return complete;
+          },
+          get scanned() {
+            return scanned;
+          },
+          close: () => {
+            closed = true;
+          },
+          next: async () => {
+            if (this.fail) throw this.fail;
+            if (closed) return null;
+            this.scanSteps++;
+            const out: StoredEvent[] = [];
+            let n = 0;
+            for (const e of this.events) {
+              if (e.seq <= cursor) continue;
+              if (e.seq > last || n >= this.scanBatch) break;
+              if (scanned >= limit) {
+                complete = false;
+                break;
+              }
+              cursor = e.seq;
+              scanned++;
+              n++;
+              if (wanted(e.channel)) out.push(e);
+            }
+            if (n === 0) closed = true;
+            return closed ? null : out;
+          },
+        };
       },
     };
   }

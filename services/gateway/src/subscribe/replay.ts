@@ -50,12 +50,28 @@ export interface GapReader {
   /** The newest sequence stored; below the floor, the stream was recreated meanwhile. */
   readonly last: number;
   /**
-   * Stored events of one channel with sequence > `after`, ascending, at most `limit`, up to the
-   * stream's end at the time of the call. The search may start around the floor: events stored
-   * well before it (received before the gap) can be left out. `complete` is false when `limit`
-   * cut the list.
+   * One pass over the replay stream in stored order, whatever the number of channels waiting:
+   * from around the floor (a little before it: RePublish may store events slightly out of
+   * conduit order, and the reorderer may have held one) to the stream's end when the reader was
+   * made (later events arrive live). At most `limit` messages are scanned. Only events whose
+   * channel `wanted` accepts are returned; the others are skipped without decoding their headers.
    */
-  read(channel: string, after: number, limit: number): Promise<ReplayRead>;
+  scan(limit: number, wanted: (channel: string) => boolean): GapScan;
+}
+
+/** A scan under way (`GapReader.scan`). */
+export interface GapScan {
+  /**
+   * The wanted events of the next stretch of the stream, in stored order (possibly none), or
+   * null once the scan is over. One call at a time.
+   */
+  next(): Promise<StoredEvent[] | null>;
+  /** Once `next` returned null: false when `limit` stopped the scan before the end. */
+  readonly complete: boolean;
+  /** Messages scanned so far. */
+  readonly scanned: number;
+  /** Stops the scan and frees what it holds (a consumer); safe to call more than once. */
+  close(): void;
 }
 
 /** Merges per-channel ascending lists into one ascending list of at most `limit`. */
