@@ -64,6 +64,29 @@ describe('subscribe - one bus subscription per subject, refcounted', () => {
     expect(count()).toBe(0);
   });
 
+  it('keeps a lone subscription without a set, through every change of holders', () => {
+    const { bus, hub, registry } = setup();
+    const [a, b, c] = [1, 2, 3].map(() => sub(['timeline:public']));
+    hub.add(a!);
+    expect(hub.recipients('timeline:public')).toEqual(new Set([a]));
+    hub.add(a!);
+    expect(hub.recipients('timeline:public')).toEqual(new Set([a]));
+    hub.add(b!);
+    expect(hub.recipients('timeline:public')).toEqual(new Set([a, b]));
+    hub.remove(a!);
+    expect(hub.recipients('timeline:public')).toEqual(new Set([b]));
+    hub.remove(a!);
+    hub.add(c!);
+    expect(hub.recipients('timeline:public')).toEqual(new Set([b, c]));
+    expect(registry.refs('timeline:public')).toBe(1);
+    hub.remove(b!);
+    hub.remove(c!);
+    expect(hub.recipients('timeline:public')).toBeUndefined();
+    expect(hub.channelCount).toBe(0);
+    expect(bus.subjects()).toEqual([]);
+    expect(bus.subscribeCalls).toBe(1);
+  });
+
   it('holds every system channel through two wildcard subscriptions, routed by subject', () => {
     const { bus, hub, received, firstUses, count, subscriptions } = setup();
     const alice = sub(['timeline:access_token:11', 'timeline:system:101'], true);
