@@ -12,6 +12,7 @@ import {
   MAX_SUBJECT_BYTES,
   type SubjectKind,
   sharedSubject,
+  subjectMatches,
   subjectToChannel,
   tokensToChannel,
   validatePrefix,
@@ -19,18 +20,6 @@ import {
 
 const VALID_TOKEN = /^[A-Za-z0-9_-]+$/;
 const KINDS: readonly SubjectKind[] = ['in', 'ev'];
-
-/** NATS subject matching: `*` is one token, `>` one or more trailing tokens. */
-function subjectMatches(filter: string, subject: string): boolean {
-  const f = filter.split('.');
-  const s = subject.split('.');
-  for (let i = 0; i < f.length; i++) {
-    if (f[i] === '>') return s.length > i;
-    if (i >= s.length) return false;
-    if (f[i] !== '*' && f[i] !== s[i]) return false;
-  }
-  return f.length === s.length;
-}
 
 /** (a) of the contract: a subject nats-server accepts, under the prefix and kind. */
 function expectValidSubject(subject: string, prefix: string, kind: SubjectKind): void {

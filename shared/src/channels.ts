@@ -150,6 +150,18 @@ export function subjectToChannel(prefix: string, subject: string): { kind: Subje
   return { kind, channel: tokensToChannel(tokens) };
 }
 
+/** NATS subject matching: `*` is one token, `>` one or more trailing tokens. */
+export function subjectMatches(filter: string, subject: string): boolean {
+  const f = filter.split('.');
+  const s = subject.split('.');
+  for (let i = 0; i < f.length; i++) {
+    if (f[i] === '>') return s.length > i;
+    if (i >= s.length) return false;
+    if (f[i] !== '*' && f[i] !== s[i]) return false;
+  }
+  return f.length === s.length;
+}
+
 /** The subject filter covering every channel of a kind, e.g. `sluice.in.>`. */
 export function allSubjects(prefix: string, kind: SubjectKind): string {
   return `${prefix}.${kind}.>`;

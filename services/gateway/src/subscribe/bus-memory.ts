@@ -1,4 +1,4 @@
-import type { HeaderSource } from '@sluice/shared';
+import { type HeaderSource, subjectMatches } from '@sluice/shared';
 import type { Bus, BusMessage, BusSubscription } from './bus.js';
 
 /** Plain-map headers, shaped like nats.js `MsgHdrs` for `readEnvelope`. */
@@ -57,7 +57,7 @@ export class MemoryBus implements Bus {
   emit(subject: string, data: Uint8Array | string, headers?: Record<string, string> | HeaderSource): void {
     const targets = [...(this.subs.get(subject) ?? [])];
     for (const [filter, set] of this.subs) {
-      if (filter !== subject && isWildcard(filter) && subjectMatches(filter, subject)) targets.push(...set);
+      if (filter !== subject && subjectMatches(filter, subject)) targets.push(...set);
     }
     if (targets.length === 0) return;
     const msg: BusMessage = {
@@ -102,21 +102,6 @@ export class MemoryBus implements Bus {
     this.connected = true;
     for (const l of this.reconnectListeners) l();
   }
-}
-
-function isWildcard(filter: string): boolean {
-  return filter.split('.').some((t) => t === '*' || t === '>');
-}
-
-/** NATS subject matching: `*` is one token, a final `>` one or more. */
-function subjectMatches(filter: string, subject: string): boolean {
-  const f = filter.split('.');
-  const s = subject.split('.');
-  for (let i = 0; i < f.length; i++) {
-    if (f[i] === '>') return i === f.length - 1 && s.length > i;
-    if (i >= s.length || (f[i] !== '*' && f[i] !== s[i])) return false;
-  }
-  return f.length === s.length;
 }
 
 function isSource(h: Record<string, string> | HeaderSource): h is HeaderSource {

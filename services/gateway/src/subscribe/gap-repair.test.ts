@@ -69,6 +69,17 @@ function setup(opts: { maxEvents?: number; stepTimeoutMs?: number } = {}) {
 }
 
 /** Wraps the replay so that each step of a repair's scan waits until the test lets it through. */
+/** A and B held; a1 and b2 delivered live; then the connection drops and a3, b4 are only stored. */
+function gapOnTwoChannels(s: ReturnType<typeof setup>): void {
+  s.registry.acquire(A);
+  s.registry.acquire(B);
+  s.publish(A, 'a1');
+  s.publish(B, 'b2');
+  s.bus.disconnect();
+  s.publish(A, 'a3', false);
+  s.publish(B, 'b4', false);
+}
+
 function gatedScan(replay: MemoryReplay) {
   const waiting: (() => void)[] = [];
   /** Every step that waited, let through or not. */
@@ -196,13 +207,7 @@ describe('subscribe - gap repair after a NATS disconnect', () => {
 
   it('a channel released during the repair gets nothing; acquired again, it is live only', async () => {
     const s = setup();
-    s.registry.acquire(A);
-    s.registry.acquire(B);
-    s.publish(A, 'a1');
-    s.publish(B, 'b2');
-    s.bus.disconnect();
-    s.publish(A, 'a3', false);
-    s.publish(B, 'b4', false);
+    gapOnTwoChannels(s);
     const gate = gatedScan(s.replay);
     const done = s.reconnect();
     await gate.step();
@@ -221,13 +226,7 @@ describe('subscribe - gap repair after a NATS disconnect', () => {
   it('a disconnect during a repair supersedes it; the next one delivers both gaps once', async () => {
     const s = setup();
     s.replay.scanBatch = 1;
-    s.registry.acquire(A);
-    s.registry.acquire(B);
-    s.publish(A, 'a1');
-    s.publish(B, 'b2');
-    s.bus.disconnect();
-    s.publish(A, 'a3', false);
-    s.publish(B, 'b4', false);
+    gapOnTwoChannels(s);
     const gate = gatedScan(s.replay);
     const first = s.reconnect();
     (await gate.step())(); // the first repair has read a stretch of the stream

@@ -57,6 +57,3 @@ export class SseSink implements Sink {
     return !this.res.writableEnded && !this.res.destroyed && this.socket.writable;
   }
 }
-
-/** Size of the heartbeat frame, for the buffer bound. */
-export const SSE_HEARTBEAT_BYTES = THUMP.length;
