@@ -9,7 +9,8 @@
  * The gateway (`services/gateway/dist/testing.js`) runs in this process; the clients run in a
  * child process so that their objects do not count. After each batch (WebSocket `user` streams,
  * then SSE `user` streams, kept open) it runs a full GC and reads RSS and the V8 heap; with
- * `--snapshot` it writes a heap snapshot at the end (open it in Chrome DevTools, Memory tab).
+ * `--snapshot DIR` it writes a heap snapshot after each phase (`gateway-baseline`, `-websocket`,
+ * `-eventsource`); `heap-diff.js` says what grew between two of them, by constructor.
  * Prints JSON and one human line.
  */
 import { fork } from 'node:child_process';
@@ -159,13 +160,13 @@ async function startGateway(count: number): Promise<{ port: number; close: () =>
     tracer: trace.getTracer('conn-memory'),
     tracing: false,
     gatewayId: 'conn-memory',
-  }) as { start: () => Promise<string>; stop: () => void; server: import('node:http').Server };
+  }) as { start: () => Promise<string>; stop: () => void; closeAllConnections: () => void };
   const where = await gateway.start();
   return {
     port: Number(where.split(':').pop()),
     close: async () => {
       gateway.stop();
-      gateway.server.closeAllConnections();
+      gateway.closeAllConnections();
       await nc?.close();
     },
   };
@@ -181,12 +182,21 @@ async function main(): Promise<void> {
       child.once('message', (m) => res(m as { opened: number; failed: number }));
       child.send({ kind, count, port: gw.port, offset: kind === 'websocket' ? 0 : count });
     });
+  const snapshots: Record<string, string> = {};
+  const snapshot = async (phase: string) => {
+    if (!snapshotDir) return;
+    const file = join(snapshotDir, `gateway-${phase}.heapsnapshot`);
+    await pipeline(getHeapSnapshot(), createWriteStream(file));
+    snapshots[phase] = file;
+  };
   const readings: Record<string, Reading> = { baseline: await settle() };
+  await snapshot('baseline');
   const opened: Record<string, number> = {};
   for (const kind of ['websocket', 'eventsource'] as const) {
     const r = await open(kind);
     opened[kind] = r.opened;
     readings[kind] = await settle();
+    await snapshot(kind);
   }
   const per = (from: Reading, to: Reading, n: number) => ({
     rssKb: round((to.rssKb - from.rssKb) / n),
@@ -205,11 +215,7 @@ async function main(): Promise<void> {
       eventsource: per(readings['websocket']!, readings['eventsource']!, opened['eventsource']!),
     },
   };
-  if (snapshotDir) {
-    const file = join(snapshotDir, `gateway-${Date.now()}.heapsnapshot`);
-    await pipeline(getHeapSnapshot(), createWriteStream(file));
-    (result as Record<string, unknown>)['snapshot'] = file;
-  }
+  if (snapshotDir) (result as Record<string, unknown>)['snapshots'] = snapshots;
   console.log(JSON.stringify(result));
   const p = result.perConnection;
   console.log(

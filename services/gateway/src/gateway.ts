@@ -14,6 +14,7 @@ import {
   Probes,
   RequestLog,
   SseRoute,
+  StreamDoor,
   trustedProxies,
   WsSessions,
   WsUpgrade,
@@ -54,6 +55,8 @@ export interface GatewayDeps {
 
 export class Gateway {
   readonly server: Server;
+  /** Null when node:http is wired unexpectedly; SSE streams then stay in node:http. */
+  readonly door: StreamDoor | null;
   readonly metrics: GatewayMetrics;
   readonly connections: Connections;
   readonly hub: Hub;
@@ -148,6 +151,7 @@ export class Gateway {
         connections: this.connections,
         ...(resumer ? { resumer } : {}),
         isDraining,
+        requestLog,
         logger,
       }),
       upgrade: new WsUpgrade({
@@ -161,6 +165,7 @@ export class Gateway {
       requestLog,
       logger,
     });
+    this.door = StreamDoor.install(this.server, logger);
 
     this.gapRepair =
       deps.replay && cfg.gapRepairMaxEvents > 0
@@ -216,9 +221,15 @@ export class Gateway {
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([serverClosed, new Promise<void>((r) => (timer = setTimeout(r, grace)))]);
     clearTimeout(timer);
-    this.server.closeAllConnections();
+    this.closeAllConnections();
     this.stop();
     logger.info('Drain complete');
+  }
+
+  /** Drops every connection at once, streams outside `node:http` included (the end of a drain, tests). */
+  closeAllConnections(): void {
+    this.server.closeAllConnections();
+    this.door?.destroyDetached();
   }
 
   /** Stops the timers (tests, and the end of a drain). */

@@ -147,7 +147,7 @@ export async function startTestGateway(
     },
     async close() {
       gateway.stop();
-      gateway.server.closeAllConnections();
+      gateway.closeAllConnections();
       await new Promise<void>((r) => gateway.server.close(() => r()));
     },
   };

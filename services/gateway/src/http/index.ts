@@ -10,6 +10,8 @@ export {
   requestContext,
 } from './routes.js';
 export { createHttpServer, type HttpServerOptions, listen } from './server.js';
+export { SocketTap } from './socket-tap.js';
 export { SseRoute, type SseRouteOptions } from './sse-route.js';
+export { isStreamRequest, StreamDoor } from './stream-door.js';
 export { WsSessions, type WsSessionsOptions } from './ws-session.js';
 export { WsUpgrade, type WsUpgradeOptions } from './ws-upgrade.js';

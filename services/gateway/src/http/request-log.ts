@@ -83,17 +83,60 @@ export class RequestLog {
     const done = () => {
       res.removeListener('finish', done);
       res.removeListener('close', done);
-      const responseTime = Math.round(performance.now() - ctx.startedAt);
-      const entry = {
-        req: this.serialize(req, ctx),
-        res: { statusCode: res.statusCode, headers: res.getHeaders() },
-        responseTime,
-      };
-      if (res.statusCode >= 500) this.logger.error(entry, 'request errored');
-      else if (!res.writableFinished) this.logger.info(entry, 'request aborted');
-      else this.logger.info(entry, 'request completed');
+      this.pending.delete(res);
+      this.write(this.entry(req, res, ctx), res.statusCode, res.writableFinished);
     };
+    this.pending.set(res, { req, ctx, done });
     res.on('finish', done);
     res.on('close', done);
   }
+
+  /**
+   * The response is leaving `node:http` (an SSE stream detached by the stream door): what the
+   * line will say is taken now, and the returned function writes it when the stream ends,
+   * `completed` when the server ended it. Until then only that small record is kept, not the
+   * request and response.
+   */
+  handOver(res: ServerResponse): (completed: boolean) => void {
+    const pending = this.pending.get(res);
+    if (!pending) return () => {};
+    this.pending.delete(res);
+    res.removeListener('finish', pending.done);
+    res.removeListener('close', pending.done);
+    const entry = this.entry(pending.req, res, pending.ctx);
+    const status = res.statusCode;
+    const startedAt = pending.ctx.startedAt;
+    return (completed) => {
+      entry.responseTime = Math.round(performance.now() - startedAt);
+      this.write(entry, status, completed);
+    };
+  }
+
+  private readonly pending = new WeakMap<ServerResponse, Pending>();
+
+  private entry(req: IncomingMessage, res: ServerResponse, ctx: RequestContext): LogEntry {
+    return {
+      req: this.serialize(req, ctx),
+      res: { statusCode: res.statusCode, headers: res.getHeaders() },
+      responseTime: Math.round(performance.now() - ctx.startedAt),
+    };
+  }
+
+  private write(entry: LogEntry, status: number, finished: boolean): void {
+    if (status >= 500) this.logger.error(entry, 'request errored');
+    else if (!finished) this.logger.info(entry, 'request aborted');
+    else this.logger.info(entry, 'request completed');
+  }
+}
+
+interface Pending {
+  req: IncomingMessage;
+  ctx: RequestContext;
+  done: () => void;
+}
+
+interface LogEntry {
+  req: Record<string, unknown>;
+  res: { statusCode: number; headers: Record<string, unknown> };
+  responseTime: number;
 }

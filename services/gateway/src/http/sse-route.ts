@@ -5,14 +5,17 @@
  * events are replayed first (see `subscribe/resume.ts`).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Span } from '@opentelemetry/api';
 import { Errors, type Logger, StreamingError } from '@sluice/shared';
 import { type Authoriser, endSpan } from '../authorise/index.js';
 import type { AuthContext, ResolvedStream } from '../model.js';
 import { Resumer, type Subscriber } from '../subscribe/index.js';
 import { type Connections, SseSink } from '../write/index.js';
+import type { RequestLog } from './request-log.js';
 import { CACHE_CONTROL, expressNotFound, sendError } from './respond.js';
 import type { RequestContext } from './routes.js';
+import { SocketTap } from './socket-tap.js';
 
 const PREAMBLE = Buffer.from(':)\n');
 
@@ -23,6 +26,7 @@ export interface SseRouteOptions {
   /** Absent: `Last-Event-ID` is ignored (no replay source). */
   resumer?: Resumer;
   isDraining: () => boolean;
+  requestLog: RequestLog;
   logger: Logger;
 }
 
@@ -66,9 +70,11 @@ export class SseRoute {
     }
     if (this.opts.isDraining()) return sendError(res, new StreamingError(Errors.Draining));
 
-    const conn = connections.create(new SseSink(res, socket, req.method === 'HEAD'), auth, ctx.requestId);
+    const sink = new SseSink(res, socket, req.method === 'HEAD');
+    const conn = connections.create(sink, auth, ctx.requestId);
     subscriber.openSystem(conn);
-    res.once('close', () => connections.close(conn, 'gone'));
+    const gone = () => connections.close(conn, 'gone');
+    res.once('close', gone);
 
     let resolved: ResolvedStream;
     try {
@@ -85,7 +91,28 @@ export class SseRoute {
     res.setHeader('Cache-Control', CACHE_CONTROL);
     res.setHeader('Transfer-Encoding', 'chunked');
     res.write(PREAMBLE);
-    flattenHeaderString(res);
+    // (HEAD stays: node:http writes a HEAD response's headers only when it ends.)
+    if (socket instanceof SocketTap && req.method === 'GET') {
+      // The stream door let node:http see this connection through a tap: the stream takes the
+      // bare socket and node:http forgets the request (see socket-tap.ts).
+      res.removeListener('close', gone);
+      const logEnd = this.opts.requestLog.handOver(res);
+      sink.detach(socket.socket);
+      const client = socket.detach();
+      // `on`, not `once`, here: each event comes once, and `once` costs a wrapper per stream.
+      client.on('close', () => {
+        logEnd(sink.endedByServer);
+        gone();
+      });
+      // A client that half-closes has left; anything else it sends is not read by anyone. A
+      // reset or other socket error is followed by 'close', which cleans up.
+      client.on('end', destroySocket);
+      client.on('data', discard);
+      client.on('error', discard);
+      client.resume();
+    } else {
+      flattenHeaderString(res);
+    }
 
     const lastId = this.opts.resumer
       ? Resumer.parseId(req.headers['last-event-id'], ctx.query['lastEventId'])
@@ -97,6 +124,12 @@ export class SseRoute {
     else conn.held = null;
     return 200;
   }
+}
+
+function discard(): void {}
+
+function destroySocket(this: Socket): void {
+  this.destroy();
 }
 
 /**
