@@ -90,4 +90,4 @@ STOPSIGNAL SIGTERM
 # No HEALTHCHECK: the two entrypoints answer on different ports; Kubernetes probes (/livez,
 # /readyz on 4000; /livez, /health on 4001) and the compose file define their own.
 ENTRYPOINT ["/usr/bin/tini", "--"]
-CMD ["node", "--max-semi-space-size=8", "--heap-growing-percent=50", "services/gateway/dist/main.js"]
+CMD ["node", "--max-semi-space-size=8", "--heap-growing-percent=50", "--expose-gc", "services/gateway/dist/main.js"]

@@ -16,7 +16,7 @@ const services = [
   {
     name: 'gateway',
     script: path.join(root, 'services/gateway/dist/main.js'),
-    flags: ['--max-semi-space-size=8', '--heap-growing-percent=50'],
+    flags: ['--max-semi-space-size=8', '--heap-growing-percent=50', '--expose-gc'],
   },
 ];
 

@@ -438,6 +438,12 @@ describe('config - gateway section', () => {
     expect(gateway({ SLUICE_DRAIN_SECONDS: '0' }).gateway.drainMs).toBe(0);
   });
 
+  it('SLUICE_IDLE_GC_SECONDS: a look every 5 s by default, 0 turns the idle GC off', () => {
+    expect(gateway({}).gateway.idleGcMs).toBe(5000);
+    expect(gateway({ SLUICE_IDLE_GC_SECONDS: '0' }).gateway.idleGcMs).toBe(0);
+    expect(gateway({ SLUICE_IDLE_GC_SECONDS: '30' }).gateway.idleGcMs).toBe(30_000);
+  });
+
   it('SLUICE_GAP_REPAIR_MAX_EVENTS: 10,000 by default, 0 turns gap repair off', () => {
     expect(gateway({}).gateway.gapRepairMaxEvents).toBe(10_000);
     expect(gateway({ SLUICE_GAP_REPAIR_MAX_EVENTS: '0' }).gateway.gapRepairMaxEvents).toBe(0);
@@ -463,6 +469,7 @@ describe('config - invalid values name the variable', () => {
     ['SLUICE_AUTH_BATCH_MAX', '0', gateway],
     ['SLUICE_WS_PING_MS', 'soon', gateway],
     ['SLUICE_GAP_REPAIR_MAX_EVENTS', '-1', gateway],
+    ['SLUICE_IDLE_GC_SECONDS', '-5', gateway],
     ['SLUICE_GAP_REPAIR_MAX_EVENTS', 'lots', gateway],
     ['REDIS_PORT', 'six', ingest],
     ['REDIS_DB', '-1', ingest],

@@ -44,7 +44,7 @@ export function serviceBuilt(main: string): boolean {
 
 /** Node flags each service runs with when deployed (Dockerfile CMD, Helm chart, `npm start`). */
 const DEPLOYED_NODE_FLAGS: Record<ServiceKind, readonly string[]> = {
-  gateway: ['--max-semi-space-size=8', '--heap-growing-percent=50'],
+  gateway: ['--max-semi-space-size=8', '--heap-growing-percent=50', '--expose-gc'],
   ingest: [],
 };
 

@@ -19,6 +19,7 @@ import { PgAuthStore } from './authorise/index.js';
 import { KeywordCache, PostgresFilterStore, RelationshipFilter, StatusFilter } from './filter/index.js';
 import { Gateway } from './gateway.js';
 import { GatewayMetrics } from './metrics.js';
+import { IDLE_GC_DEFAULTS, IdleGc } from './runtime/idle-gc.js';
 import { JetStreamReplay, NatsBus } from './subscribe/index.js';
 
 let config: GatewayServiceConfig;
@@ -97,6 +98,18 @@ gateway = new Gateway({
 });
 if (config.envFile) logger.info({ file: config.envFile }, 'Loaded environment file');
 await gateway.start();
+if (config.gateway.idleGcMs > 0) {
+  new IdleGc({
+    ...IDLE_GC_DEFAULTS,
+    checkMs: config.gateway.idleGcMs,
+    logger,
+    onCollect: (before, after, ms) => {
+      metrics.idleGcs.inc();
+      metrics.idleGcSeconds.inc(ms / 1000);
+      metrics.idleGcFreedBytes.inc(Math.max(0, before - after));
+    },
+  }).start();
+}
 
 let stopping = false;
 const shutdown = (signal: string) => {

@@ -60,6 +60,9 @@ export class GatewayMetrics {
   readonly gapRepairs: Counter;
   readonly gapRepairedEvents: Counter;
   readonly gapRepairsIncomplete: Counter<'reason'>;
+  readonly idleGcs: Counter;
+  readonly idleGcSeconds: Counter;
+  readonly idleGcFreedBytes: Counter;
 
   constructor(opts: { pool?: PoolStats; defaultMetrics?: boolean } = {}) {
     this.registry = new Registry();
@@ -222,6 +225,21 @@ export class GatewayMetrics {
       labelNames: ['reason'],
       registers,
     });
+    this.idleGcs = new Counter({
+      name: 'sluice_gateway_idle_gc_total',
+      help: 'Major garbage collections run because the gateway went quiet with a grown heap (SLUICE_IDLE_GC_SECONDS)',
+      registers,
+    });
+    this.idleGcSeconds = new Counter({
+      name: 'sluice_gateway_idle_gc_seconds_total',
+      help: 'Time the idle garbage collections took (the event loop waits for them)',
+      registers,
+    });
+    this.idleGcFreedBytes = new Counter({
+      name: 'sluice_gateway_idle_gc_freed_bytes_total',
+      help: 'Heap bytes the idle garbage collections freed',
+      registers,
+    });
     this.reorderGaps = new Counter({
       name: 'sluice_gateway_reorder_gaps_total',
       help: 'Events released without their predecessor on the channel after the reorder hold (lost or evicted predecessor)',
@@ -251,6 +269,9 @@ export class GatewayMetrics {
     this.reorderGaps.inc(0);
     this.gapRepairs.inc(0);
     this.gapRepairedEvents.inc(0);
+    this.idleGcs.inc(0);
+    this.idleGcSeconds.inc(0);
+    this.idleGcFreedBytes.inc(0);
     for (const r of ['evicted', 'limit', 'error']) this.gapRepairsIncomplete.labels(r).inc(0);
     for (const r of ['replayed', 'partial', 'current', 'too_old', 'ahead', 'error'])
       this.resumes.labels(r).inc(0);

@@ -53,6 +53,7 @@ export function gatewayConfig(over: Partial<GatewayConfig> = {}): GatewayConfig 
     filterCacheAccounts: 1000,
     filterTimeoutMs: 2000,
     gapRepairMaxEvents: 10_000,
+    idleGcMs: 0,
     ...over,
   };
 }

@@ -72,6 +72,11 @@ export interface GatewayConfig {
    * published while the connection was down are lost for this pod).
    */
   gapRepairMaxEvents: number;
+  /**
+   * How often the gateway looks whether it has gone quiet with garbage on its heap, and then
+   * collects it (needs `node --expose-gc`; 0: never). See services/gateway/src/runtime/idle-gc.ts.
+   */
+  idleGcMs: number;
 }
 
 export interface Config {
@@ -164,6 +169,7 @@ function gatewaySection(env: Env): GatewayConfig {
     filterCacheMs: seconds(env, 'SLUICE_FILTER_CACHE_SECONDS', 600, 0),
     filterCacheAccounts: int(env, 'SLUICE_FILTER_CACHE_ACCOUNTS', 100_000, { min: 1 }),
     gapRepairMaxEvents: int(env, 'SLUICE_GAP_REPAIR_MAX_EVENTS', 10_000, { min: 0, max: 1_000_000 }),
+    idleGcMs: seconds(env, 'SLUICE_IDLE_GC_SECONDS', 5, 0),
   };
 }
 

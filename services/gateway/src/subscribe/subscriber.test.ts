@@ -54,7 +54,7 @@ describe('subscribe - connection subscriptions', () => {
     const again = await subscriber.subscribe(conn, 'hashtag', { tag: 'foo' });
     expect(first?.labelJson).toBe('["hashtag","Foo"]');
     expect(again).toBeNull();
-    expect([...conn.subscriptions.keys()]).toEqual(['timeline:hashtag:foo']);
+    expect(conn.subscriptions.values().map((s) => s.key)).toEqual(['timeline:hashtag:foo']);
     expect(await channels(metrics, 'websocket', 'hashtag')).toBe(1);
   });
 

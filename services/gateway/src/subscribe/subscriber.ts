@@ -104,7 +104,7 @@ export class Subscriber {
 
   /** Everything a closed connection held. */
   release(conn: Connection): void {
-    for (const sub of [...conn.subscriptions.values()]) this.detach(sub);
+    for (const sub of conn.subscriptions.values()) this.detach(sub);
     if (conn.system !== null) {
       this.opts.hub.remove(conn.system);
       this.opts.metrics.connectedChannels.labels(conn.type, 'system').dec(conn.system.channels.length);

@@ -4,6 +4,7 @@
  */
 import type { AuthContext, Subscription, TransportType } from '../model.js';
 import type { Sink } from './sink.js';
+import { StreamSet } from './stream-set.js';
 
 /** What a connection needs from its owner: the one place that closes connections. */
 export interface ConnectionOwner {
@@ -23,7 +24,7 @@ export class Connection {
   readonly id = nextId++;
   readonly type: TransportType;
   /** Stream subscriptions by key (`channels.join(';')`). */
-  readonly subscriptions = new Map<string, Subscription>();
+  readonly subscriptions = new StreamSet<Subscription>();
   /** The system listener (both system channels), kept apart from the streams. */
   system: Subscription | null = null;
   closed = false;

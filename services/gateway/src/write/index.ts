@@ -7,4 +7,5 @@ export type { EndReason, Sink } from './sink.js';
 export { MemorySink } from './sink-memory.js';
 export { SseSink } from './sink-sse.js';
 export { WsSink } from './sink-ws.js';
+export { StreamSet } from './stream-set.js';
 export { TurnCork } from './turn-cork.js';
