@@ -63,14 +63,18 @@ export async function scrape(url: string): Promise<Sample[]> {
   return parseMetrics(r.body);
 }
 
+/** Histograms whose buckets the results keep: the services' own latency, from their side. */
+const KEPT_BUCKETS = /^(sluice_gateway_event_latency_seconds|sluice_ingest_publish_latency_seconds)_bucket$/;
+
 /**
- * The `sluice_*`, Mastodon-named and process figures of a scrape, histogram buckets left out,
- * one entry per label set (`name{a="b"}` → value), for the results file.
+ * The `sluice_*`, Mastodon-named and process figures of a scrape, one entry per label set
+ * (`name{a="b"}` → value), for the results file; histogram buckets left out but for the
+ * services' latency histograms ({@link bucketQuantile} reads them).
  */
 export function digest(samples: Sample[]): Record<string, number> {
   const out: Record<string, number> = {};
   for (const s of samples) {
-    if (s.name.endsWith('_bucket')) continue;
+    if (s.name.endsWith('_bucket') && !KEPT_BUCKETS.test(s.name)) continue;
     if (
       !/^(sluice_|connected_|redis_|messages_sent_total|process_cpu_seconds_total|process_resident_memory_bytes|nodejs_heap_size_used_bytes|nodejs_eventloop_lag_p99_seconds)/.test(
         s.name,
@@ -83,6 +87,24 @@ export function digest(samples: Sample[]): Record<string, number> {
     out[l ? `${s.name}{${l}}` : s.name] = s.value;
   }
   return out;
+}
+
+/**
+ * The `q` quantile of a Prometheus histogram held in a digest (or a delta of two), as the upper
+ * bound of the bucket it falls in (`Infinity` past the last bound); null when it has no samples.
+ */
+export function bucketQuantile(d: Record<string, number>, name: string, q: number): number | null {
+  const buckets: { le: number; count: number }[] = [];
+  const prefix = `${name}_bucket{`;
+  for (const [k, v] of Object.entries(d)) {
+    if (!k.startsWith(prefix)) continue;
+    const le = /le="([^"]+)"/.exec(k)?.[1];
+    if (le !== undefined) buckets.push({ le: le === '+Inf' ? Infinity : Number(le), count: v });
+  }
+  buckets.sort((a, b) => a.le - b.le);
+  const total = buckets.at(-1)?.count ?? 0;
+  if (total <= 0) return null;
+  return buckets.find((b) => b.count >= q * total)?.le ?? Infinity;
 }
 
 /** Per-name differences `after − before` over the keys of `after` (counters between two scrapes). */

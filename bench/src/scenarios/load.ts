@@ -10,7 +10,7 @@ import { createFixtures, databaseTransactions, removeFixtures } from '../fixture
 import { LoopDelayMonitor } from '../measure/loop-delay.js';
 import { natsVarz, varzDelta } from '../measure/nats-monitor.js';
 import { openFilesLimit, ProcSampler } from '../measure/proc-sampler.js';
-import { delta } from '../measure/prometheus.js';
+import { bucketQuantile, delta } from '../measure/prometheus.js';
 import { Publisher } from '../publish/publisher.js';
 import { markerPrefix } from '../publish/status.js';
 import { n, round } from '../report.js';
@@ -350,6 +350,18 @@ export async function runLoad(sc: LoadScenario, ctx: RunContext): Promise<Scenar
     if (m.t.otherMessages > 0)
       warnings.push(`${m.t.otherMessages} frames without a bench marker (see otherSamples)`);
 
+    // The gateways' own view (ingest receiving the Redis message → the gateway writing the frame to
+    // its sockets; bucket upper bounds): with a saturated generator this tells the server's part
+    // of the latency from the clients'.
+    const serverLatencyMs: Record<string, { p50: number | null; p99: number | null }> = {};
+    for (const [svc, d] of Object.entries(serviceDeltas)) {
+      const q = (x: number) => {
+        const v = bucketQuantile(d, 'sluice_gateway_event_latency_seconds', x);
+        return v === null ? null : v * 1000;
+      };
+      if (svc.startsWith('gateway-') && q(0.5) !== null) serverLatencyMs[svc] = { p50: q(0.5), p99: q(0.99) };
+    }
+
     const gwStats = sc.rate > 0 ? publishStats : holdStats;
     const checks = loadChecks(sc, {
       clients,
@@ -448,6 +460,7 @@ export async function runLoad(sc: LoadScenario, ctx: RunContext): Promise<Scenar
         clockOffsetUs: clockOffsets,
         saturated,
       },
+      serverLatencyMs,
       serviceMetrics: serviceDeltas,
       natsServer: nats,
       processSeries: sampler.allSeries().map((s) => ({ name: s.name, pid: s.pid, samples: s.samples })),
@@ -472,6 +485,8 @@ export async function runLoad(sc: LoadScenario, ctx: RunContext): Promise<Scenar
         `${sc.rate} st/s × ${sc.durationS} s: ${n(m.t.received)}/${n(m.t.expected)} delivered, lost ${n(lostInclUnconnected)}, dup ${n(m.t.duplicates)}, out-of-order ${n(m.t.outOfOrder)}`,
         `latency ms p50 ${latencyMs.p50} p90 ${latencyMs.p90} p99 ${latencyMs.p99} max ${latencyMs.max}`,
       );
+      const side = Object.entries(serverLatencyMs).map(([k, v]) => `${k} p99 ≤ ${v.p99} ms`);
+      if (side.length) parts.push(`gateway-side (ingest → socket write) ${side.join(', ')}`);
     }
     const drops = Object.values(serverDrops).reduce((a, b) => a + b, 0);
     if (nats && nats.slow_consumers > 0) parts.push(`NATS slow consumers ${nats.slow_consumers}`);
