@@ -99,6 +99,12 @@ export class SseRoute {
       const logEnd = this.opts.requestLog.handOver(res);
       sink.detach(socket.socket);
       const client = socket.detach();
+      // Gone already (its 'close' came and went while the tap still held it): clean up now.
+      if (client.closed) {
+        logEnd(false);
+        gone();
+        return 499;
+      }
       // `on`, not `once`, here: each event comes once, and `once` costs a wrapper per stream.
       client.on('close', () => {
         logEnd(sink.endedByServer);

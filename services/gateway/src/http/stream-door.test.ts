@@ -191,6 +191,14 @@ describe('stream door - SSE streams leave node:http', () => {
     await until(() => c.bytes().includes('data: 3'));
   });
 
+  it('ends a connection whose client half-closes before sending a request', async () => {
+    gw = await startTestGateway();
+    const c = client();
+    c.socket.end();
+    await c.closed;
+    expect(c.bytes()).toBe('');
+  });
+
   it("answers a client that sends nothing within headersTimeout with node:http's 408", async () => {
     gw = await startTestGateway();
     gw.gateway.server.headersTimeout = 50;

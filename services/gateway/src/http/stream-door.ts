@@ -77,13 +77,17 @@ export class StreamDoor {
     const timer = limit > 0 ? setTimeout(() => socket.end(REQUEST_TIMEOUT).destroySoon(), limit) : undefined;
     const onError = () => socket.destroy();
     const onClose = () => clearTimeout(timer);
+    // Closed its side without a request: node:http would end the connection too.
+    const onEnd = () => socket.end();
     socket.on('error', onError);
     socket.once('close', onClose);
+    socket.once('end', onEnd);
     socket.once('data', (first: Buffer) => {
       clearTimeout(timer);
       socket.pause();
       socket.removeListener('error', onError);
       socket.removeListener('close', onClose);
+      socket.removeListener('end', onEnd);
       if (isStreamRequest(first)) {
         const tap = new SocketTap(socket, first, (s) => this.keep(s));
         this.httpConnection.call(this.server, tap);
