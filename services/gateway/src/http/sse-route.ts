@@ -93,29 +93,7 @@ export class SseRoute {
     res.write(PREAMBLE);
     // (HEAD stays: node:http writes a HEAD response's headers only when it ends.)
     if (socket instanceof SocketTap && req.method === 'GET') {
-      // The stream door let node:http see this connection through a tap: the stream takes the
-      // bare socket and node:http forgets the request (see socket-tap.ts).
-      res.removeListener('close', gone);
-      const logEnd = this.opts.requestLog.handOver(res);
-      sink.detach(socket.socket);
-      const client = socket.detach();
-      // Gone already (its 'close' came and went while the tap still held it): clean up now.
-      if (client.closed) {
-        logEnd(false);
-        gone();
-        return 499;
-      }
-      // `on`, not `once`, here: each event comes once, and `once` costs a wrapper per stream.
-      client.on('close', () => {
-        logEnd(sink.endedByServer);
-        gone();
-      });
-      // A client that half-closes has left; anything else it sends is not read by anyone. A
-      // reset or other socket error is followed by 'close', which cleans up.
-      client.on('end', destroySocket);
-      client.on('data', discard);
-      client.on('error', discard);
-      client.resume();
+      if (!this.leaveHttp(res, socket, sink, gone)) return 499;
     } else {
       flattenHeaderString(res);
     }
@@ -129,6 +107,35 @@ export class SseRoute {
     if (sub && lastId !== null) void this.opts.resumer!.resume(sub, lastId);
     else conn.held = null;
     return 200;
+  }
+
+  /**
+   * The stream door let node:http see this connection through a tap: the stream takes the bare
+   * socket and node:http forgets the request (see socket-tap.ts). False when the client had
+   * already gone (its 'close' came while the tap still held the socket): cleaned up here.
+   */
+  private leaveHttp(res: ServerResponse, tap: SocketTap, sink: SseSink, gone: () => void): boolean {
+    res.removeListener('close', gone);
+    const logEnd = this.opts.requestLog.handOver(res);
+    sink.detach(tap.socket);
+    const client = tap.detach();
+    if (client.closed) {
+      logEnd(false);
+      gone();
+      return false;
+    }
+    // `on`, not `once`, here: each event comes once, and `once` costs a wrapper per stream.
+    client.on('close', () => {
+      logEnd(sink.endedByServer);
+      gone();
+    });
+    // A client that half-closes has left; anything else it sends is not read by anyone. A reset
+    // or other socket error is followed by 'close', which cleans up.
+    client.on('end', destroySocket);
+    client.on('data', discard);
+    client.on('error', discard);
+    client.resume();
+    return true;
   }
 }
 
