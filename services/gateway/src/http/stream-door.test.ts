@@ -1,7 +1,8 @@
+import { createServer } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startTestGateway, type TestGateway } from '../testing.js';
-import { isStreamRequest } from './stream-door.js';
+import { memoryLogger, startTestGateway, type TestGateway } from '../testing.js';
+import { isStreamRequest, StreamDoor } from './stream-door.js';
 
 let gw: TestGateway;
 const sockets: Socket[] = [];
@@ -60,6 +61,23 @@ describe('isStreamRequest', () => {
     ['\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n', false],
   ])('%j → %s', (text, expected) => {
     expect(isStreamRequest(Buffer.from(text, 'latin1'))).toBe(expected);
+  });
+});
+
+describe('StreamDoor.install', () => {
+  it('leaves a server alone, and says so, when node:http is not wired as expected', () => {
+    const { logger, lines } = memoryLogger();
+    const server = createServer();
+    const extra = () => {};
+    server.on('connection', extra);
+    expect(StreamDoor.install(server, logger)).toBeNull();
+    expect(server.listeners('connection')).toHaveLength(2);
+    expect(lines.at(-1)?.['msg']).toBe(
+      'node:http has an unexpected connection handler; SSE streams stay in node:http',
+    );
+    const plain = createServer();
+    expect(StreamDoor.install(plain, logger)).not.toBeNull();
+    expect(plain.listeners('connection')).toHaveLength(1);
   });
 });
 

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { memoryLogger } from '../testing.js';
 import { IDLE_GC_DEFAULTS, IdleGc } from './idle-gc.js';
@@ -62,5 +63,26 @@ describe('IdleGc', () => {
     } finally {
       g.gc = saved;
     }
+  });
+});
+
+describe('the gc call the idle GC relies on', () => {
+  it("node --expose-gc: gc({ flavor: 'last-resort', execution: 'async' }) returns a promise and frees the garbage", () => {
+    const script = `
+      globalThis.live = [];
+      for (let i = 0; i < 100000; i++) live.push({ i });
+      let junk = [];
+      for (let r = 0; r < 10; r++) { junk = []; for (let i = 0; i < 100000; i++) junk.push({ i, s: 'x' + i }); }
+      junk = null;
+      const before = process.memoryUsage().heapUsed;
+      const p = gc({ type: 'major', execution: 'async', flavor: 'last-resort' });
+      Promise.resolve(p).then(() => {
+        console.log(JSON.stringify({ promise: p instanceof Promise, before, after: process.memoryUsage().heapUsed }));
+      });`;
+    const out = JSON.parse(
+      execFileSync(process.execPath, ['--expose-gc', '-e', script], { encoding: 'utf8' }),
+    );
+    expect(out.promise).toBe(true);
+    expect(out.after).toBeLessThan(out.before * 0.8);
   });
 });
