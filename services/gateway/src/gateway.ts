@@ -166,6 +166,8 @@ export class Gateway {
       logger,
     });
     this.door = StreamDoor.install(this.server, logger);
+    const door = this.door;
+    if (door) metrics.detachedStreams = () => door.detachedCount;
 
     this.gapRepair =
       deps.replay && cfg.gapRepairMaxEvents > 0

@@ -61,6 +61,8 @@ export class GatewayMetrics {
   readonly gapRepairedEvents: Counter;
   readonly gapRepairsIncomplete: Counter<'reason'>;
   readonly idleGcs: Counter;
+  /** Read at scrape time: SSE streams held outside node:http (set by the gateway's stream door). */
+  detachedStreams: () => number = () => 0;
   readonly idleGcSeconds: Counter;
   readonly idleGcFreedBytes: Counter;
 
@@ -224,6 +226,12 @@ export class GatewayMetrics {
       help: 'Gap repairs that could not deliver every missed event: evicted (no longer in the replay buffer), limit (SLUICE_GAP_REPAIR_MAX_EVENTS reached), error (NATS or the replay stream failed or timed out)',
       labelNames: ['reason'],
       registers,
+    });
+    const detached: Gauge = new Gauge({
+      name: 'sluice_gateway_sse_detached_streams',
+      help: 'SSE streams held outside node:http by the stream door; the other eventsource clients (HEAD, or a stream after another request on a keep-alive connection) stay in node:http and cost ~8 KB more each',
+      registers,
+      collect: () => detached.set(this.detachedStreams()),
     });
     this.idleGcs = new Counter({
       name: 'sluice_gateway_idle_gc_total',

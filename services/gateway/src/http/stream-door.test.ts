@@ -112,10 +112,14 @@ describe('stream door - SSE streams leave node:http', () => {
     c.socket.write(head('/api/v1/streaming/public?access_token=tok-read'));
     await until(() => c.bytes().includes(':)\n'));
     expect(gw.gateway.door?.detachedCount).toBe(1);
+    const gauge = () =>
+      gw.gateway.metrics.registry.getSingleMetricAsString('sluice_gateway_sse_detached_streams');
+    expect(await gauge()).toMatch(/^sluice_gateway_sse_detached_streams 1$/m);
     expect(logLines('request aborted')).toHaveLength(0);
     c.socket.destroy();
     await until(() => gw.gateway.connections.size === 0 && gw.bus.subjects().length === 0);
     await until(() => gw.gateway.door?.detachedCount === 0);
+    expect(await gauge()).toMatch(/^sluice_gateway_sse_detached_streams 0$/m);
     const [line] = logLines('request aborted');
     expect(line?.['res']).toMatchObject({ statusCode: 200 });
     expect(line?.['req']).toMatchObject({

@@ -54,7 +54,7 @@ export class StreamDoor {
     return door;
   }
 
-  /** Number of streams held outside `node:http` (for tests). */
+  /** Number of streams held outside `node:http` (a gauge, and tests). */
   get detachedCount(): number {
     return this.detached.size;
   }
