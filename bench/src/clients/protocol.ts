@@ -59,29 +59,40 @@ export interface WorkerStatus {
   rampDone: boolean;
 }
 
-export interface GroupResult {
-  clients: number;
+/** What is counted for one client, a group of clients, and the whole run. */
+export interface DeliveryCounts {
   expected: number;
   received: number;
   lost: number;
   duplicates: number;
   outOfOrder: number;
   unexpected: number;
+}
+
+export function zeroCounts(): DeliveryCounts {
+  return { expected: 0, received: 0, lost: 0, duplicates: 0, outOfOrder: 0, unexpected: 0 };
+}
+
+export function addCounts(into: DeliveryCounts, from: DeliveryCounts): void {
+  into.expected += from.expected;
+  into.received += from.received;
+  into.lost += from.lost;
+  into.duplicates += from.duplicates;
+  into.outOfOrder += from.outOfOrder;
+  into.unexpected += from.unexpected;
+}
+
+export interface GroupResult extends DeliveryCounts {
+  clients: number;
   latencyUs: HistogramData;
 }
 
-export interface ClientBrief {
+export interface ClientBrief extends DeliveryCounts {
   id: number;
   transport: Transport;
   stream: StreamName;
   tag?: string;
   state: string;
-  expected: number;
-  received: number;
-  lost: number;
-  duplicates: number;
-  outOfOrder: number;
-  unexpected: number;
   maxLatencyMs: number;
   note?: string;
 }

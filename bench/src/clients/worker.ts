@@ -10,7 +10,9 @@ import { MarkerScanner } from '../measure/marker.js';
 import { nowUs } from '../publish/status.js';
 import { Client, type ClientEvents } from './connection.js';
 import {
+  addCounts,
   type ClientBrief,
+  type DeliveryCounts,
   type Envelope,
   type Expectations,
   type GroupResult,
@@ -21,6 +23,7 @@ import {
   type Transport,
   type WorkerResult,
   type WorkerStatus,
+  zeroCounts,
 } from './protocol.js';
 
 const KIND_MAIN = 's'.charCodeAt(0);
@@ -169,28 +172,22 @@ function finish(expect: Expectations): WorkerResult {
     }
     const lost = expected - got;
     const unexpected = c.received - got;
+    const counts: DeliveryCounts = {
+      expected,
+      received: got,
+      lost,
+      duplicates: c.duplicates,
+      outOfOrder: c.outOfOrder,
+      unexpected,
+    };
     const k = `${c.spec.transport}|${c.spec.stream}`;
     let g = groups[k];
     if (!g) {
-      g = {
-        clients: 0,
-        expected: 0,
-        received: 0,
-        lost: 0,
-        duplicates: 0,
-        outOfOrder: 0,
-        unexpected: 0,
-        latencyUs: new Histogram().toData(),
-      };
+      g = { clients: 0, ...zeroCounts(), latencyUs: new Histogram().toData() };
       groups[k] = g;
     }
     g.clients++;
-    g.expected += expected;
-    g.received += got;
-    g.lost += lost;
-    g.duplicates += c.duplicates;
-    g.outOfOrder += c.outOfOrder;
-    g.unexpected += unexpected;
+    addCounts(g, counts);
     if (lost > 0) withLoss++;
     if (c.duplicates > 0) withDup++;
     if (c.outOfOrder > 0) withOoo++;
@@ -205,12 +202,7 @@ function finish(expect: Expectations): WorkerResult {
         stream: c.spec.stream,
         ...(c.spec.tag !== undefined ? { tag: c.spec.tag } : {}),
         state: c.state,
-        expected,
-        received: got,
-        lost,
-        duplicates: c.duplicates,
-        outOfOrder: c.outOfOrder,
-        unexpected,
+        ...counts,
         maxLatencyMs: Math.round(c.maxLatencyUs / 100) / 10,
         ...(c.note ? { note: c.note } : {}),
       });

@@ -1,5 +1,5 @@
 /** Adds up the client workers' results of a load scenario. */
-import type { WorkerResult } from '../clients/protocol.js';
+import { addCounts, type DeliveryCounts, type WorkerResult, zeroCounts } from '../clients/protocol.js';
 import { Histogram } from '../measure/histogram.js';
 
 export function mergeResults(results: WorkerResult[]) {
@@ -8,30 +8,13 @@ export function mergeResults(results: WorkerResult[]) {
   const perClientMax = new Histogram();
   const perClientLoss = new Histogram();
   const connectByTransport: Record<string, Histogram> = {};
-  const groups: Record<
-    string,
-    {
-      clients: number;
-      expected: number;
-      received: number;
-      lost: number;
-      duplicates: number;
-      outOfOrder: number;
-      unexpected: number;
-      latency: Histogram;
-    }
-  > = {};
+  const groups: Record<string, DeliveryCounts & { clients: number; latency: Histogram }> = {};
   const failures: Record<string, number> = {};
   const closes: Record<string, number> = {};
   const t = {
     clients: 0,
     openAtPublish: 0,
-    expected: 0,
-    received: 0,
-    lost: 0,
-    duplicates: 0,
-    outOfOrder: 0,
-    unexpected: 0,
+    ...zeroCounts(),
     expectedUnconnected: 0,
     clientsWithLoss: 0,
     clientsWithDuplicates: 0,
@@ -72,33 +55,14 @@ export function mergeResults(results: WorkerResult[]) {
     for (const [k, g] of Object.entries(r.groups)) {
       let m = groups[k];
       if (!m) {
-        m = {
-          clients: 0,
-          expected: 0,
-          received: 0,
-          lost: 0,
-          duplicates: 0,
-          outOfOrder: 0,
-          unexpected: 0,
-          latency: new Histogram(),
-        };
+        m = { clients: 0, ...zeroCounts(), latency: new Histogram() };
         groups[k] = m;
       }
       m.clients += g.clients;
-      m.expected += g.expected;
-      m.received += g.received;
-      m.lost += g.lost;
-      m.duplicates += g.duplicates;
-      m.outOfOrder += g.outOfOrder;
-      m.unexpected += g.unexpected;
+      addCounts(m, g);
+      addCounts(t, g);
       m.latency.merge(g.latencyUs);
       latency.merge(g.latencyUs);
-      t.expected += g.expected;
-      t.received += g.received;
-      t.lost += g.lost;
-      t.duplicates += g.duplicates;
-      t.outOfOrder += g.outOfOrder;
-      t.unexpected += g.unexpected;
     }
   }
   worst.sort((a, b) => b.lost + b.duplicates + b.unexpected - (a.lost + a.duplicates + a.unexpected));
