@@ -243,7 +243,11 @@ export async function runLoad(sc: LoadScenario, ctx: RunContext): Promise<Scenar
     const openIds = await pool.publishStart(measurePublish);
     if (measurePublish) loop.reset();
     let published = { done: 0, elapsedMs: 0 };
+    // The gateways' latency histograms count from here: warm-up events may have waited in a
+    // starting ingest's join delay and are not what the publishing phase measures.
+    let metricsAtPublish: Record<string, Record<string, number>> = {};
     if (measurePublish) {
+      metricsAtPublish = await serviceDigests(stack);
       keyTimer = setInterval(() => void publisher.refreshKeys().catch(() => {}), 1000);
       phase('pre-publish');
       published = await publisher.paced(sc.rate, sc.durationS * 1000, () => publisher.publishStatus());
@@ -350,11 +354,12 @@ export async function runLoad(sc: LoadScenario, ctx: RunContext): Promise<Scenar
     if (m.t.otherMessages > 0)
       warnings.push(`${m.t.otherMessages} frames without a bench marker (see otherSamples)`);
 
-    // The gateways' own view (ingest receiving the Redis message → the gateway writing the frame to
-    // its sockets; bucket upper bounds): with a saturated generator this tells the server's part
-    // of the latency from the clients'.
+    // The gateways' own view over the publishing phase (ingest receiving the Redis message → the
+    // gateway writing the frame to its sockets; bucket upper bounds): with a saturated generator
+    // this tells the server's part of the latency from the clients'.
     const serverLatencyMs: Record<string, { p50: number | null; p99: number | null }> = {};
-    for (const [svc, d] of Object.entries(serviceDeltas)) {
+    for (const [svc, after] of Object.entries(metricsAfter)) {
+      const d = delta(metricsAtPublish[svc] ?? {}, after);
       const q = (x: number) => {
         const v = bucketQuantile(d, 'sluice_gateway_event_latency_seconds', x);
         return v === null ? null : v * 1000;
