@@ -2,20 +2,14 @@ import http from 'node:http';
 import type net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { startTestGateway, type TestGateway } from './testing.js';
+import { startTestGateway, type TestGateway, waitUntil } from './testing.js';
 
 let gw: TestGateway;
 afterEach(async () => {
   await gw?.close();
 });
 
-const until = async (cond: () => boolean, ms = 5000) => {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 5));
-  }
-};
+const until = (cond: () => boolean, ms = 5000) => waitUntil(cond, ms);
 
 function ws(protocol = 'tok-read') {
   const sock = new WebSocket(`ws://127.0.0.1:${gw.port}/api/v1/streaming?stream=public`, protocol);

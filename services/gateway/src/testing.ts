@@ -24,6 +24,18 @@ import { Connections } from './write/index.js';
 
 export const PREFIX = 'test';
 
+/**
+ * Resolves once `cond()` holds, checked every 5 ms (for state the tests can only poll: counts,
+ * received bytes); rejects after `ms`.
+ */
+export async function waitUntil(cond: () => boolean, ms = 2000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
 /** A logger that keeps its lines (JSON objects) instead of printing them. */
 export function memoryLogger(): { logger: Logger; lines: Record<string, unknown>[] } {
   const lines: Record<string, unknown>[] = [];

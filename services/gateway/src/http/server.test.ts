@@ -1,6 +1,6 @@
 import http from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startTestGateway, type TestGateway } from '../testing.js';
+import { startTestGateway, type TestGateway, waitUntil as until } from '../testing.js';
 
 let gw: TestGateway;
 afterEach(async () => {
@@ -68,14 +68,6 @@ function stream(path: string, headers: Record<string, string> = {}) {
     close: () => req.destroy(),
   };
 }
-
-const until = async (cond: () => boolean, ms = 2000) => {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 5));
-  }
-};
 
 describe('http - routing and errors', () => {
   it('answers health, favicon and metrics like Mastodon', async () => {

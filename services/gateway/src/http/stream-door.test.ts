@@ -1,7 +1,7 @@
 import { createServer } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { memoryLogger, startTestGateway, type TestGateway } from '../testing.js';
+import { memoryLogger, startTestGateway, type TestGateway, waitUntil as until } from '../testing.js';
 import { isStreamRequest, StreamDoor } from './stream-door.js';
 
 let gw: TestGateway;
@@ -25,14 +25,6 @@ function client(): { socket: Socket; bytes: () => string; closed: Promise<void> 
 
 const head = (path: string, method = 'GET', extra = '') =>
   `${method} ${path} HTTP/1.1\r\nHost: sluice.test\r\n${extra}\r\n`;
-
-const until = async (cond: () => boolean, ms = 2000) => {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 5));
-  }
-};
 
 /** The bytes with the headers that differ per response (date, request id) blanked. */
 const stable = (s: string) =>

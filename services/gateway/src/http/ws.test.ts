@@ -1,20 +1,12 @@
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { startTestGateway, type TestGateway } from '../testing.js';
+import { startTestGateway, type TestGateway, waitUntil as until } from '../testing.js';
 
 let gw: TestGateway;
 afterEach(async () => {
   await gw?.close();
 });
-
-const until = async (cond: () => boolean, ms = 2000) => {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 5));
-  }
-};
 
 interface Client {
   ws: WebSocket;
