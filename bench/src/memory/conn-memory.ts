@@ -24,16 +24,12 @@ import { connect } from '@nats-io/transport-node';
 import { trace } from '@opentelemetry/api';
 import { createLogger } from '@sluice/shared';
 import { WebSocket } from 'ws';
+import { arg, settle } from './settle.js';
 
 type Kind = 'websocket' | 'eventsource';
 
 const here = fileURLToPath(import.meta.url);
 const REPO_ROOT = resolve(here, '../../../..');
-
-function arg(name: string): string | undefined {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? process.argv[i + 1] : undefined;
-}
 
 /** Child: opens `count` connections of `kind` and reports when all are open; keeps them. */
 async function clients(): Promise<void> {
@@ -99,14 +95,8 @@ interface Reading {
   externalKb: number;
 }
 
-async function settle(): Promise<Reading> {
-  const gc = (globalThis as { gc?: () => void }).gc;
-  if (!gc) throw new Error('run with node --expose-gc');
-  for (let i = 0; i < 3; i++) {
-    gc();
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  const m = process.memoryUsage();
+async function reading(): Promise<Reading> {
+  const m = await settle();
   return {
     rssKb: m.rss / 1024,
     heapUsedKb: m.heapUsed / 1024,
@@ -189,13 +179,13 @@ async function main(): Promise<void> {
     await pipeline(getHeapSnapshot(), createWriteStream(file));
     snapshots[phase] = file;
   };
-  const readings: Record<string, Reading> = { baseline: await settle() };
+  const readings: Record<string, Reading> = { baseline: await reading() };
   await snapshot('baseline');
   const opened: Record<string, number> = {};
   for (const kind of ['websocket', 'eventsource'] as const) {
     const r = await open(kind);
     opened[kind] = r.opened;
-    readings[kind] = await settle();
+    readings[kind] = await reading();
     await snapshot(kind);
   }
   const per = (from: Reading, to: Reading, n: number) => ({

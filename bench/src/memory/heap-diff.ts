@@ -11,6 +11,7 @@
  * connections opened between the snapshots). Prints a table and, last, one JSON line.
  */
 import { readFileSync } from 'node:fs';
+import { arg } from './settle.js';
 
 interface Snapshot {
   snapshot: {
@@ -24,11 +25,6 @@ interface Snapshot {
 interface Group {
   count: number;
   bytes: number;
-}
-
-function arg(name: string): string | undefined {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? process.argv[i + 1] : undefined;
 }
 
 function load(file: string): Snapshot {

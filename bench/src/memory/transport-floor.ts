@@ -23,6 +23,7 @@ import {
 } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { WebSocket, WebSocketServer } from 'ws';
+import { arg, settle } from './settle.js';
 
 const KINDS = ['net', 'net-read', 'ws', 'http-held', 'http-sse'] as const;
 type Kind = (typeof KINDS)[number];
@@ -95,16 +96,6 @@ function clients(port: number): void {
   next();
 }
 
-async function settle(): Promise<NodeJS.MemoryUsage> {
-  const gc = (globalThis as { gc?: () => void }).gc;
-  if (!gc) throw new Error('run with node --expose-gc');
-  for (let i = 0; i < 3; i++) {
-    gc();
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  return process.memoryUsage();
-}
-
 async function main(): Promise<void> {
   if (!KINDS.includes(kind)) throw new Error(`KIND is one of ${KINDS.join(', ')}`);
   const server = serve();
@@ -123,6 +114,6 @@ async function main(): Promise<void> {
   process.exit(0);
 }
 
-const portArg = process.argv.indexOf('--port');
-if (portArg > 0) clients(Number(process.argv[portArg + 1]));
+const port = arg('port');
+if (port !== undefined) clients(Number(port));
 else void main();
