@@ -88,7 +88,8 @@ export class SocketTap extends Duplex {
    * Hands the client socket over: what `node:http` wrote is flushed to it, the tap stops
    * forwarding and is destroyed (`node:http` then releases the parser, request and response; the
    * caller removes its own listeners from them first). The socket is left paused with no
-   * listeners of the tap's; the caller reads it from then on.
+   * listeners of the tap's; the caller reads it from then on and must listen for 'error' (a
+   * client reset is emitted as one, and an unheard 'error' ends the process).
    */
   detach(): Socket {
     // `node:http` corks its socket for the rest of the tick after a write: flush that now.
